@@ -1,0 +1,156 @@
+"""The output contracts: what every wrapper of a stage returns, checked before anything is inserted.
+
+Conventions shared by all contracts:
+
+- pixel coordinates are full-frame pixels of the stored video, x to the right, y down, origin at the top-left
+  corner of the top-left pixel;
+- boxes are ``x, y, w, h``: top-left corner and size in pixels;
+- missing values are NaN (never 0, never -1);
+- 3D coordinates are metres;
+- a keypoint array's joint axis follows a named joint set (`pose_pipeline.skeletons`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .skeletons import get_joint_set
+
+
+class ContractError(ValueError):
+    """A wrapper's output does not match its stage's contract."""
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ContractError(message)
+
+
+def _check_array(name: str, array: np.ndarray, ndim: int, trailing: tuple[int | None, ...] = ()) -> None:
+    _check(isinstance(array, np.ndarray), f"{name} must be a numpy array, got {type(array).__name__}")
+    _check(array.ndim == ndim, f"{name} must have {ndim} dimensions, got shape {array.shape}")
+    for axis, expected in zip(range(ndim - len(trailing), ndim), trailing):
+        if expected is not None:
+            _check(
+                array.shape[axis] == expected, f"{name} axis {axis} must have size {expected}, got shape {array.shape}"
+            )
+
+
+def _check_frames(name: str, actual: int, n_frames: int | None) -> None:
+    if n_frames is not None:
+        _check(actual == n_frames, f"{name} covers {actual} frames, the video has {n_frames}")
+
+
+@dataclass
+class Tracks:
+    """Tracklets: one row per detection kept by a tracker.
+
+    ``frame`` (0-based frame index), ``track_id`` (>= 0), ``boxes`` (N x 4: x, y, w, h pixels) and
+    ``confidence`` (N, in [0, 1]).
+    """
+
+    frame: np.ndarray
+    track_id: np.ndarray
+    boxes: np.ndarray
+    confidence: np.ndarray
+
+    @property
+    def n_tracks(self) -> int:
+        return int(np.unique(self.track_id).size)
+
+    def validate(self, n_frames: int | None = None) -> None:
+        n = len(self.frame)
+        for name in ("frame", "track_id", "confidence"):
+            _check_array(name, getattr(self, name), 1)
+            _check(len(getattr(self, name)) == n, f"{name} has {len(getattr(self, name))} rows, frame has {n}")
+        _check_array("boxes", self.boxes, 2, (4,))
+        _check(len(self.boxes) == n, f"boxes has {len(self.boxes)} rows, frame has {n}")
+        _check(np.issubdtype(self.frame.dtype, np.integer), "frame must hold integers")
+        _check(np.issubdtype(self.track_id.dtype, np.integer), "track_id must hold integers")
+        _check(bool(np.all(self.track_id >= 0)), "track ids must be >= 0")
+        _check(bool(np.all(np.isfinite(self.boxes))), "boxes of kept detections must be finite")
+        _check(bool(np.all(self.boxes[:, 2:] > 0)), "box widths and heights must be positive")
+        if n_frames is not None and n:
+            _check(int(self.frame.min()) >= 0 and int(self.frame.max()) < n_frames, "frame index outside the video")
+        pairs = np.stack([self.frame, self.track_id], axis=1) if n else np.empty((0, 2))
+        _check(len(np.unique(pairs, axis=0)) == n, "a track has two boxes in one frame")
+
+
+@dataclass
+class PersonBoxes:
+    """One box per frame for one subject: ``boxes`` (frames x 4, x, y, w, h; NaN rows where absent)."""
+
+    boxes: np.ndarray
+
+    @property
+    def present(self) -> np.ndarray:
+        return np.all(np.isfinite(self.boxes), axis=1)
+
+    def validate(self, n_frames: int | None = None) -> None:
+        _check_array("boxes", self.boxes, 2, (4,))
+        _check_frames("boxes", len(self.boxes), n_frames)
+        partial = np.any(np.isnan(self.boxes), axis=1) & ~np.all(np.isnan(self.boxes), axis=1)
+        _check(not partial.any(), f"boxes are partly NaN in frames {np.flatnonzero(partial)[:5].tolist()}")
+        present = self.present
+        _check(bool(np.all(self.boxes[present, 2:] > 0)), "box widths and heights must be positive")
+
+
+@dataclass
+class Keypoints2D:
+    """2D keypoints of one subject: ``keypoints`` (frames x joints x 3: x, y pixels and confidence in [0, 1])."""
+
+    keypoints: np.ndarray
+    joint_set: str
+
+    def validate(self, n_frames: int | None = None) -> None:
+        joints = get_joint_set(self.joint_set)
+        _check_array("keypoints", self.keypoints, 3, (len(joints), 3))
+        _check_frames("keypoints", len(self.keypoints), n_frames)
+        confidence = self.keypoints[..., 2]
+        finite = np.isfinite(confidence)
+        _check(bool(np.all((confidence[finite] >= 0) & (confidence[finite] <= 1))), "confidence outside [0, 1]")
+
+
+@dataclass
+class Keypoints3D:
+    """3D keypoints of one subject: ``keypoints`` (frames x joints x 3) in metres, relative to ``root_joint``."""
+
+    keypoints: np.ndarray
+    joint_set: str
+    root_joint: str | None = None  # None: world coordinates, not root-relative
+
+    def validate(self, n_frames: int | None = None) -> None:
+        joints = get_joint_set(self.joint_set)
+        _check_array("keypoints", self.keypoints, 3, (len(joints), 3))
+        _check_frames("keypoints", len(self.keypoints), n_frames)
+        finite = self.keypoints[np.isfinite(self.keypoints)]
+        _check(finite.size == 0 or float(np.abs(finite).max()) < 100, "3D keypoints must be metres (|x| < 100)")
+        if self.root_joint is not None:
+            root = self.keypoints[:, joints.index(self.root_joint)]
+            ok = np.all(np.isfinite(root), axis=1)
+            _check(bool(np.allclose(root[ok], 0, atol=1e-6)), f"root joint {self.root_joint!r} must be at the origin")
+
+
+@dataclass
+class SMPLParams:
+    """SMPL body model fits: ``betas`` (10), ``pose`` (frames x 24 x 3 axis-angle), ``translation`` (frames x 3 m),
+    ``joints`` (frames x 24 x 3 m, model joints) and ``camera`` (frames x 3: scale and x, y translation)."""
+
+    betas: np.ndarray
+    pose: np.ndarray
+    translation: np.ndarray
+    joints: np.ndarray
+    camera: np.ndarray
+
+    def validate(self, n_frames: int | None = None) -> None:
+        _check_array("betas", self.betas, 1)
+        _check_array("pose", self.pose, 3, (24, 3))
+        _check_array("translation", self.translation, 2, (3,))
+        _check_array("joints", self.joints, 3, (None, 3))
+        _check_array("camera", self.camera, 2, (3,))
+        n = len(self.pose)
+        for name in ("translation", "joints", "camera"):
+            _check(len(getattr(self, name)) == n, f"{name} covers {len(getattr(self, name))} frames, pose {n}")
+        _check_frames("pose", n, n_frames)
