@@ -1,0 +1,66 @@
+"""The one way the project draws on videos: read a source, let a callback draw on each frame, write H.264."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from .reader import VideoReader
+from .writer import VideoWriter
+
+__all__ = ["video_overlay"]
+
+OverlayCallback = Callable[[np.ndarray, int], np.ndarray]
+
+
+def video_overlay(video, out, callback: OverlayCallback, *, fps: float | None = None, progress: bool = False) -> Path:
+    """Write `out` (H.264 MP4): every frame of `video` passed through ``callback(frame, index) -> frame``.
+
+    The callback gets an RGB uint8 (height, width, 3) array it may draw on in place and return, or it may return a
+    new uint8 array of the same shape. Frame `index` of the output is frame `index` of the source, written at
+    `fps` (default: the source's average frame rate; variable-rate timing is not copied). Sources with an odd
+    width or height are padded with black on the right/bottom to the even size H.264 needs, so pixel coordinates
+    are unchanged. The output is written under a temporary name and renamed when complete: if anything raises,
+    no partial file is left and an existing `out` is untouched. The source is only read.
+    """
+    video, out = Path(video), Path(out)
+    if out.exists() and video.exists() and out.resolve() == video.resolve():
+        raise ValueError(f"{out}: the overlay would overwrite its source video")
+    partial = out.with_name(f".{out.stem}.partial-{os.getpid()}{out.suffix or '.mp4'}")
+    try:
+        with VideoReader(video) as reader:
+            width, height = reader.size
+            even_size = (width + width % 2, height + height % 2)
+            frames = reader.iter_frames()
+            if progress:
+                from tqdm.auto import tqdm
+
+                frames = tqdm(frames, total=len(reader), desc=out.name, unit="frame")
+            with VideoWriter(partial, fps or reader.fps, even_size) as writer:
+                for index, frame in enumerate(frames):
+                    drawn = callback(frame, index)
+                    writer.write(_checked(drawn, frame.shape, index, even_size))
+        os.replace(partial, out)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return out
+
+
+def _checked(drawn, shape: tuple[int, ...], index: int, even_size: tuple[int, int]) -> np.ndarray:
+    """Validate the callback's frame and pad it to the writer's even size."""
+    if not isinstance(drawn, np.ndarray):
+        raise TypeError(
+            f"overlay callback must return the frame (a numpy array), got {type(drawn).__name__} at frame {index}"
+        )
+    if drawn.shape != shape or drawn.dtype != np.uint8:
+        raise ValueError(
+            f"overlay callback returned {drawn.dtype} {drawn.shape} at frame {index}, expected uint8 {shape}"
+        )
+    width, height = even_size
+    if (width, height) != (shape[1], shape[0]):
+        drawn = np.pad(drawn, ((0, height - shape[0]), (0, width - shape[1]), (0, 0)))
+    return drawn
