@@ -1,0 +1,41 @@
+"""A fix for a DataJoint 2.3.5 bug that breaks the pipeline on MariaDB.
+
+DataJoint issue #1451: store codecs (``<attach@store>``, ``<blob@store>``, ``<npy@store>``...) keep their
+metadata in a JSON column. MariaDB reports JSON columns as ``longtext``, and for codec columns the heading
+resolves only the first codec of the chain (``<hash>``), never reaching the final ``json`` dtype, so the
+JSON flag stays False and the metadata dict reaches the MySQL driver unserialised
+(``TypeError: dict can not be used as parameter``).
+
+The fix resolves each codec column's whole chain after the heading is read and sets the JSON flag when the
+final storage type is JSON. It is a no-op on MySQL and PostgreSQL (the flag is already set there) and on a
+DataJoint that fixed the bug. ``tests/test_database.py`` proves inserts and fetches through every store codec
+on every backend.
+"""
+
+from __future__ import annotations
+
+from datajoint import heading as _heading
+from datajoint.codecs import resolve_dtype
+from datajoint.declare import TYPE_PATTERN
+from datajoint.errors import DataJointError
+
+_original_init_from_database = _heading.Heading._init_from_database
+
+
+def _init_from_database_with_codec_json(self) -> None:
+    _original_init_from_database(self)
+    for name, attr in list(self._attributes.items()):
+        if attr.codec is None or attr.json or not str(attr.type).startswith("<"):
+            continue
+        try:
+            final_type, _, _ = resolve_dtype(attr.type)
+        except DataJointError:  # an unknown codec: DataJoint reports it on first use
+            continue
+        if TYPE_PATTERN["JSON"].match(final_type):
+            self._attributes[name] = attr._replace(json=True)
+
+
+def apply_fixes() -> None:
+    """Install the fix once."""
+    if _heading.Heading._init_from_database is not _init_from_database_with_codec_json:
+        _heading.Heading._init_from_database = _init_from_database_with_codec_json

@@ -1,0 +1,132 @@
+"""The pipeline's DataJoint schemas, one module per stage, activated explicitly.
+
+>>> from pose_pipeline import schema
+>>> schema.activate()          # connects (embedded PostgreSQL if nothing is configured) and declares tables
+>>> from pose_pipeline.schema.video import Video, VideoInfo
+
+Each stage module defines ``schema = dj.Schema()`` (not yet bound to a database) and its tables; `activate`
+binds them, in dependency order, to ``<prefix>_<stage>`` schemas on the configured server and fills every
+method Lookup table from its registry.
+"""
+
+from __future__ import annotations
+
+import importlib
+from contextlib import contextmanager
+
+import datajoint as dj
+
+from .. import database
+
+# Stage modules in dependency order; later issues append theirs.
+STAGE_MODULES = ("video",)
+
+_active_prefix: str | None = None
+_extra_modules: list = []  # user schema modules activated with activate_module()
+
+
+def stage_modules():
+    """The pipeline's own stage modules and any user modules activated with `activate_module`."""
+    return [importlib.import_module(f"{__name__}.{name}") for name in STAGE_MODULES] + list(_extra_modules)
+
+
+def activate(create_tables: bool = True) -> None:
+    """Connect and bind every stage schema to the database. Idempotent for the same prefix."""
+    global _active_prefix
+    conn = database.connect()
+    prefix = database.schema_prefix()
+    if _active_prefix is not None and _active_prefix != prefix:
+        raise RuntimeError(f"schemas are active under prefix {_active_prefix!r}; call deactivate() first")
+    for module in stage_modules():
+        _activate_one(module, conn, create_tables)
+    _active_prefix = prefix
+
+
+def activate_module(module, create_tables: bool = True) -> None:
+    """Activate a user schema module (``STAGE`` name and an unbound ``schema = dj.Schema()``) after the pipeline's,
+    so workers, `status` and the CLI's ``--module`` option include its computed tables."""
+    if not is_active():
+        activate(create_tables)
+    _activate_one(module, database.connect(), create_tables)
+    if module not in _extra_modules:
+        _extra_modules.append(module)
+
+
+def _activate_one(module, conn, create_tables: bool) -> None:
+    name = database.schema_name(module.STAGE)
+    # Workers started together would otherwise race to declare the same tables (PostgreSQL then fails on an
+    # index that "already exists"): one process at a time declares, the others find everything in place.
+    with _server_lock(conn, f"{name}.declare"):
+        if conn.adapter.backend == "mysql":
+            # Binary collation so that keys differing only in case ("Nose", "nose") stay distinct, whatever the
+            # server's default; DataJoint would otherwise create the schema with the server's collation.
+            conn.query(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+        module.schema.activate(name, connection=conn, create_schema=create_tables, create_tables=create_tables)
+        if create_tables:
+            for table in _computed_in(module):
+                table.jobs  # noqa: B018 - DataJoint declares a jobs table on first access; do it under the lock
+        for lookup in getattr(module, "METHOD_LOOKUPS", ()):
+            sync_lookup(lookup)
+
+
+@contextmanager
+def _server_lock(conn, name: str, timeout: int = 120):
+    """A lock held on the database server, shared by every process of every machine using it."""
+    if conn.adapter.backend == "postgresql":
+        conn.query("SELECT pg_advisory_lock(hashtext(%s))", args=(name,))
+        try:
+            yield
+        finally:
+            conn.query("SELECT pg_advisory_unlock(hashtext(%s))", args=(name,))
+    else:
+        if conn.query("SELECT GET_LOCK(%s, %s)", args=(name[:64], timeout)).fetchone()[0] != 1:
+            raise TimeoutError(f"could not get the server lock {name!r} within {timeout} s")
+        try:
+            yield
+        finally:
+            conn.query("SELECT RELEASE_LOCK(%s)", args=(name[:64],))
+
+
+def _computed_in(module) -> list[type[dj.Table]]:
+    return [
+        value
+        for value in vars(module).values()
+        if isinstance(value, type)
+        and issubclass(value, (dj.Computed, dj.Imported))
+        and value.__module__ == module.__name__
+    ]
+
+
+def sync_lookup(lookup_table) -> None:
+    """Insert registry entries missing from a method Lookup table (a new wrapper appears on next activate)."""
+    rows = lookup_table.registry.lookup_rows()
+    if rows:
+        lookup_table.insert(rows, skip_duplicates=True)
+
+
+def is_active() -> bool:
+    return _active_prefix is not None
+
+
+def computed_tables() -> list[type[dj.Table]]:
+    """Every Computed/Imported table of the active pipeline, in dependency order (parents first)."""
+    if not is_active():
+        activate()
+    tables = [table for module in stage_modules() for table in _computed_in(module)]
+    conn = database.connect()
+    conn.dependencies.load()
+    order = {name: i for i, name in enumerate(conn.dependencies.topo_sort())}
+    return sorted(tables, key=lambda table: order.get(table.full_table_name, len(order)))
+
+
+def deactivate(drop: bool = False) -> None:
+    """Unbind the stage schemas (and drop them with ``drop=True``: tests use this to start clean)."""
+    global _active_prefix
+    for module in reversed(stage_modules()):
+        schema = module.schema
+        if drop and schema.database is not None and schema.exists:
+            schema.drop(prompt=False)
+        schema.database = None
+        schema.connection = None
+    _extra_modules.clear()
+    _active_prefix = None
