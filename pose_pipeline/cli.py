@@ -1,0 +1,161 @@
+"""The `pose-pipeline` command line."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import click
+
+
+def _activate(modules: tuple[str, ...] = ()):
+    from . import schema
+
+    schema.activate()
+    for name in modules:
+        schema.activate_module(importlib.import_module(name))
+    return schema
+
+
+@click.group()
+@click.version_option(package_name="pose_pipeline")
+def main():
+    """pose_pipeline: videos in, tracked and checked pose data out, in a DataJoint database."""
+
+
+# ---------------------------------------------------------------------------------------------- db
+
+
+@main.group()
+def db():
+    """The database and stores."""
+
+
+@db.command("status")
+def db_status():
+    """Print backend, server, schemas and stores (starts the embedded server if nothing is configured)."""
+    from . import database
+
+    click.echo(str(database.status()))
+
+
+# ---------------------------------------------------------------------------------------------- import
+
+
+@main.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--project", "-p", required=True, help="Video project the files belong to.")
+@click.option("--recursive", "-r", is_flag=True, help="Descend into sub-directories.")
+@click.option("--recompress", is_flag=True, help="Re-encode to H.264 with the pipeline's fixed settings.")
+def import_videos(paths, project, recursive, recompress):
+    """Validate (decode) and import video files or directories into PROJECT; list what was refused."""
+    _activate()
+    from .importer import import_videos as run_import
+
+    report = run_import(paths, project, recursive=recursive, recompress=recompress, progress=True)
+    click.echo(report.summary())
+    sys.exit(1 if report.refused and not (report.imported or report.already_present) else 0)
+
+
+# ---------------------------------------------------------------------------------------------- work
+
+
+@main.command()
+@click.option("--table", "-t", "tables", multiple=True, help="Only these computed tables (repeatable).")
+@click.option("--max-jobs", type=int, default=None, help="Stop after this many jobs.")
+@click.option("--idle-timeout", type=float, default=60.0, show_default=True, help="Stop after idle seconds (0: never).")
+@click.option("--poll-interval", type=float, default=2.0, show_default=True, help="Seconds between idle polls.")
+@click.option("--orphan-timeout", type=float, default=24 * 3600.0, show_default=True,
+              help="Also reclaim reservations older than this (seconds), for dead workers on other hosts.")  # fmt: skip
+@click.option("--reclaim-interval", type=float, default=30.0, show_default=True,
+              help="Seconds between checks for jobs of dead workers.")  # fmt: skip
+@click.option("--gpu", default=None, help='GPU(s) for this worker, e.g. "0" (sets CUDA_VISIBLE_DEVICES).')
+@click.option("--module", "modules", multiple=True, help="Also run the tables of this Python schema module.")
+def worker(tables, max_jobs, idle_timeout, poll_interval, orphan_timeout, reclaim_interval, gpu, modules):
+    """Run jobs of the computed tables, in dependency order, until idle or stopped.
+
+    Ctrl-C finishes the running job, then stops; SIGTERM (e.g. SLURM preemption) stops at once and returns the
+    running job to the queue.
+    """
+    from .worker import Worker, resolve_tables, select_gpu
+
+    select_gpu(gpu)
+    schema = _activate(modules)
+    selected = resolve_tables(schema.computed_tables(), list(tables))
+    click.echo(f"worker: {', '.join(t.__name__ for t in selected)}")
+    report = Worker(
+        selected,
+        max_jobs=max_jobs,
+        idle_timeout=idle_timeout or None,
+        poll_interval=poll_interval,
+        orphan_timeout=orphan_timeout or None,
+        reclaim_interval=reclaim_interval,
+    ).run()
+    click.echo(
+        f"worker stopped ({report.stopped_because}): {report.jobs_done} done, {report.jobs_failed} failed, "
+        f"{report.orphans_reclaimed} orphaned jobs reclaimed, {report.reconnects} reconnects"
+    )
+
+
+@main.command()
+@click.option("--module", "modules", multiple=True, help="Also show the tables of this Python schema module.")
+@click.option("--errors/--no-errors", default=True, help="List error messages.")
+def status(modules, errors):
+    """Per computed table: done, to do, pending, reserved and error counts; then the error messages."""
+    from . import jobs
+
+    tables = _activate(modules).computed_tables()
+    _echo_frame(jobs.progress(tables))
+    if errors:
+        error_rows = jobs.errors(tables)
+        if len(error_rows):
+            click.echo("\nerrors:")
+            for row in error_rows.itertuples():
+                click.echo(f"  {row.table} {row.key} on {row.host}: {row.error_message}")
+
+
+@main.command("clear-errors")
+@click.option("--table", "-t", "tables", multiple=True, help="Only these tables.")
+@click.option("--module", "modules", multiple=True)
+def clear_errors(tables, modules):
+    """Delete error records so their jobs are retried by the next worker."""
+    from . import jobs
+    from .worker import resolve_tables
+
+    selected = resolve_tables(_activate(modules).computed_tables(), list(tables))
+    click.echo(f"cleared {jobs.clear_errors(selected)} error(s)")
+
+
+@main.command()
+@click.option("--orphan-timeout", type=float, default=None, help="Also reclaim reservations older than this (s).")
+@click.option("--module", "modules", multiple=True)
+def reclaim(orphan_timeout, modules):
+    """Return jobs reserved by dead workers to the queue."""
+    from . import jobs
+
+    tables = _activate(modules).computed_tables()
+    click.echo(f"reclaimed {jobs.reclaim_orphans(tables, orphan_timeout)} orphaned job(s)")
+
+
+# ---------------------------------------------------------------------------------------------- demo
+
+
+@main.command()
+@click.option("--workdir", type=click.Path(path_type=Path), default=None, help="Where to write demo videos.")
+def demo(workdir):
+    """Run every stage on a synthetic video, on the embedded database unless configured otherwise."""
+    from .demo import run_demo
+
+    run_demo(workdir=workdir, echo=click.echo)
+
+
+def _echo_frame(frame) -> None:
+    import pandas as pd
+
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        click.echo(frame.to_string())
+
+
+if __name__ == "__main__":
+    main()
