@@ -81,12 +81,12 @@ def start_embedded_server(data_dir: Path | None = None):
     global _embedded_server
     if _embedded_server is not None:
         return _embedded_server
-    import pgserver
-
     data_dir = Path(data_dir) if data_dir is not None else home() / "pgdata"
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR on headless machines
+        import pgserver
+
         # 'stop': the server stops when the last process using it exits; the data directory stays.
         server = pgserver.get_server(data_dir, cleanup_mode="stop")
     socket_dir = _socket_dir_from_uri(server.get_uri())
