@@ -44,6 +44,22 @@ def _check_frames(name: str, actual: int, n_frames: int | None) -> None:
 
 
 @dataclass
+class Detections:
+    """Person detections, one (N, 5) float array per frame: x, y, w, h (pixels) and score in [0, 1]."""
+
+    boxes: list[np.ndarray]
+
+    def validate(self, n_frames: int | None = None) -> None:
+        _check_frames("detections", len(self.boxes), n_frames)
+        for index, frame_boxes in enumerate(self.boxes):
+            _check_array(f"detections of frame {index}", frame_boxes, 2, (5,))
+            _check(bool(np.all(np.isfinite(frame_boxes))), f"detections of frame {index} must be finite")
+            _check(bool(np.all(frame_boxes[:, 2:4] > 0)), f"detections of frame {index}: widths, heights must be > 0")
+            scores = frame_boxes[:, 4]
+            _check(bool(np.all((scores >= 0) & (scores <= 1))), f"detections of frame {index}: score outside [0, 1]")
+
+
+@dataclass
 class Tracks:
     """Tracklets: one row per detection kept by a tracker.
 

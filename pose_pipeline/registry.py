@@ -9,6 +9,10 @@ version, default parameters and output contract::
 The stage's ``...MethodLookup`` table takes its rows from the registry and the stage's ``make()`` calls
 ``REGISTRY.run(name, ...)``, which merges parameters and validates the output against the contract before
 anything reaches the database. Nothing branches on method names.
+
+A wrapper that loads a model once and then runs batch after batch (a detector, a tracker) is registered as a
+factory, a class or function that takes the parameters and returns the callable object;
+``REGISTRY.build(name, params)`` creates it. The stage validates what the object returns against the contract.
 """
 
 from __future__ import annotations
@@ -123,6 +127,10 @@ class Registry:
                 f"{self.stage} method {name!r} has no parameter(s) {sorted(unknown)}; it takes {sorted(spec.params)}"
             )
         return {**spec.params, **params}
+
+    def build(self, name: str, params: dict[str, Any] | None = None) -> Any:
+        """Create the object a factory-style wrapper registered (models load here, once)."""
+        return self.get(name).func(**self.merged_params(name, params))
 
     def run(self, name: str, *args, params: dict[str, Any] | None = None, n_frames: int | None = None, **inputs) -> Any:
         """Call the wrapper and validate its result against the stage's output contract.

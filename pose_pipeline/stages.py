@@ -4,12 +4,13 @@ Each stage's wrappers register themselves here (see `pose_pipeline.registry`); t
 its contents from the registry and its ``make()`` dispatches through it.
 """
 
-from .formats import Keypoints2D, Keypoints3D, SMPLParams, Tracks
+from .formats import Detections, Keypoints2D, Keypoints3D, SMPLParams, Tracks
 from .registry import Registry
 
-TRACKING = Registry("tracking", output=Tracks)
+DETECTION = Registry("detection", output=Detections)  # factories: detector(frames) -> per-frame (N, 5) boxes
+TRACKING = Registry("tracking", output=Tracks)  # factories: tracker.update(boxes (N, 5)) -> (M, 6) with track ids
 TOP_DOWN = Registry("top_down", output=Keypoints2D)
 LIFTING = Registry("lifting", output=Keypoints3D)
 SMPL = Registry("smpl", output=SMPLParams)
 
-REGISTRIES = {registry.stage: registry for registry in (TRACKING, TOP_DOWN, LIFTING, SMPL)}
+REGISTRIES = {registry.stage: registry for registry in (DETECTION, TRACKING, TOP_DOWN, LIFTING, SMPL)}
