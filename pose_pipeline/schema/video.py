@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -14,12 +13,10 @@ import datajoint as dj
 from .. import database
 from ..video.probe import InvalidVideoError, file_sha256, probe_video
 from ..video.reader import VideoReader
+from .files import fetch_to_cache, insert_with_file
 
 STAGE = "video"
 schema = dj.Schema()
-
-_COPY_CHUNK = 16 * 1024 * 1024
-
 
 class DuplicateVideoError(ValueError):
     """A different file is already stored under the same project and file name."""
@@ -120,18 +117,16 @@ def insert_local_video(path, video_project: str, *, filename: str | None = None,
 
             stored = recompress_h264(path, Path(scratch) / (path.stem + ".mp4"))
         stored_sha = source_sha if stored == path else file_sha256(stored)
+        row = {
+            **key,
+            "sha256": stored_sha,
+            "source_sha256": source_sha,
+            "size_bytes": stored.stat().st_size,
+            "source_path": str(path.resolve())[:1024],
+            "recompressed": bool(recompress),
+        }
         try:
-            with Video.staged_insert1 as staged:
-                staged.rec.update(
-                    key,
-                    sha256=stored_sha,
-                    source_sha256=source_sha,
-                    size_bytes=stored.stat().st_size,
-                    source_path=str(path.resolve())[:1024],
-                    recompressed=bool(recompress),
-                )
-                with open(stored, "rb") as source, staged.open("video", stored.suffix) as target:
-                    shutil.copyfileobj(source, target, _COPY_CHUNK)
+            insert_with_file(Video, row, "video", stored)
         except dj.errors.DuplicateError:
             # another process imported the same key between our check and our insert
             return _same_or_refuse(key, (Video & key).fetch1(), source_sha, path)
@@ -157,24 +152,16 @@ def fetch_video(key: dict) -> Path:
     import, and only then renamed into place, so an interrupted or corrupt fetch never leaves a cached file.
     """
     ref, sha256, size_bytes = (Video & key).fetch1("video", "sha256", "size_bytes")
-    target = database.cache_dir() / "videos" / sha256[:2] / f"{sha256}{ref.ext or ''}"
-    if target.exists() and target.stat().st_size == size_bytes:
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
-    try:
-        with ref.open() as source, open(partial, "wb") as out:
-            shutil.copyfileobj(source, out, _COPY_CHUNK)
-        actual = file_sha256(partial)
+
+    def verify(path):
+        actual = file_sha256(path)
         if actual != sha256:
             raise VideoChecksumError(
                 f"{key['video_project']}/{key['filename']}: stored file has checksum {actual[:12]}..., "
                 f"import recorded {sha256[:12]}...; the raw store copy is damaged"
             )
-        os.replace(partial, target)
-    finally:
-        partial.unlink(missing_ok=True)
-    return target
+
+    return fetch_to_cache(ref, f"videos/{sha256[:2]}/{sha256}{ref.ext or ''}", size_bytes, verify)
 
 
 @contextmanager
@@ -191,7 +178,7 @@ def open_video(key: dict) -> Iterator[VideoReader]:
 
 def clear_cache() -> int:
     """Delete every cached video; returns the number of bytes freed. The stores are untouched."""
-    root = database.cache_dir() / "videos"
+    root = database.cache_dir() / "objects" / "videos"
     freed = sum(f.stat().st_size for f in root.rglob("*") if f.is_file()) if root.exists() else 0
     shutil.rmtree(root, ignore_errors=True)
     return freed
