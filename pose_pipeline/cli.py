@@ -40,6 +40,20 @@ def db_status():
     click.echo(str(database.status()))
 
 
+@main.command()
+def weights():
+    """List the model weights the pipeline knows: present, missing, corrupt or unverified, and where to get them."""
+    from .weights import weights_status
+
+    status = weights_status()
+    _echo_frame(status[["name", "status", "used_by", "path"]].set_index("name"))
+    absent = status[status["status"].isin(["missing", "corrupt"])]
+    if len(absent):
+        click.echo("\nto get them (see 3rdparty/README.md for licences):")
+        for row in absent.itertuples():
+            click.echo(f"  {row.name}: {row.url}")
+
+
 # ---------------------------------------------------------------------------------------------- import
 
 
@@ -136,6 +150,54 @@ def reclaim(orphan_timeout, modules):
 
     tables = _activate(modules).computed_tables()
     click.echo(f"reclaimed {jobs.reclaim_orphans(tables, orphan_timeout)} orphaned job(s)")
+
+
+# ---------------------------------------------------------------------------------------------- annotate
+
+
+@main.command()
+@click.argument("video")
+@click.option("--subject", "-s", type=int, default=0, show_default=True,
+              help="0 primary subject, 1.. other people; -1 marks the video unusable.")  # fmt: skip
+@click.option("--tracks", default="", help="Comma-separated track ids that are this subject, e.g. 3,7.")
+@click.option("--split", "splits", multiple=True, help="TRACK:FRAME[:NEW_ID] - split a track at an identity swap.")
+@click.option("--project", "-p", default=None, help="Video project, if the file name is not unique.")
+@click.option("--tracker", default=None, help="Tracking method, if the video was tracked more than once.")
+@click.option("--detector", default=None, help="Detector, if the video was tracked more than once.")
+@click.option("--max-gap", type=int, default=0, show_default=True, help="Interpolate gaps up to this many frames.")
+@click.option("--replace", is_flag=True, help="Replace an earlier annotation of this subject.")
+def annotate(video, subject, tracks, splits, project, tracker, detector, max_gap, replace):
+    """Say which tracks of VIDEO's tracking result are SUBJECT (for scripts; Jupyter users have the widget)."""
+    _activate()
+    from .schema.tracking import AnnotationError, TrackingBbox
+    from .schema.tracking import annotate as record
+
+    restriction = {"filename": video}
+    restriction.update({k: v for k, v in (("video_project", project), ("tracking_method", tracker),
+                                         ("detector", detector)) if v is not None})  # fmt: skip
+    keys = (TrackingBbox & restriction).keys()
+    if len(keys) != 1:
+        found = "no tracking result" if not keys else f"{len(keys)} tracking results ({keys})"
+        raise click.ClickException(f"{video}: {found}; narrow it with --project/--tracker/--detector")
+    try:
+        track_ids = [int(t) for t in tracks.split(",") if t.strip()]
+        split_rows = [_parse_split(text) for text in splits]
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+    try:
+        key = record(keys[0], subject, track_ids, splits=split_rows, max_gap=max_gap, replace=replace)
+    except AnnotationError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"annotated {key}")
+
+
+def _parse_split(text: str) -> tuple[int, int, int]:
+    parts = [int(p) for p in text.split(":")]
+    if len(parts) == 2:
+        parts.append(-1)  # resolved below: next free id
+    if len(parts) != 3:
+        raise ValueError(f"--split {text!r}: expected TRACK:FRAME or TRACK:FRAME:NEW_ID")
+    return tuple(parts)
 
 
 # ---------------------------------------------------------------------------------------------- demo

@@ -7,14 +7,14 @@ import time
 from pathlib import Path
 
 DEMO_PROJECT = "demo"
+DEMO_TRACKING = {"tracking_method": "bytetrack", "detector": "motion"}
 
 
 def run_demo(workdir: Path | None = None, echo=print) -> dict:
     """Render a synthetic scene, import it, run the workers, and show how to query the results."""
-    from . import database, jobs, schema
+    from . import database, schema
     from .schema.video import Video, VideoInfo, insert_local_video
     from .synthetic import crossing_scene, render_scene
-    from .worker import Worker
 
     started = time.perf_counter()
     workdir = Path(workdir or tempfile.mkdtemp(prefix="pose_pipeline_demo_"))
@@ -34,17 +34,24 @@ def run_demo(workdir: Path | None = None, echo=print) -> dict:
     key = insert_local_video(video_path, DEMO_PROJECT)
     echo(f"Video key: {key}")
 
-    echo("\n== 3. workers: populate every computed table")
-    tables = schema.computed_tables()
-    report = Worker(tables, idle_timeout=0, poll_interval=0).run()
-    echo(f"{report.jobs_done} jobs done, {report.jobs_failed} failed")
-    echo(jobs.progress(tables).to_string())
+    echo("\n== 3. tracking request: motion detector (weight-free) + ByteTrack; synthetic ground truth stored")
+    from .schema.tracking import TrackingBboxMethod, TrackingGroundTruth, insert_ground_truth
+    from .tracking import groundtruth_tracks
 
-    echo("\n== results")
+    TrackingBboxMethod.insert1({**key, **DEMO_TRACKING}, skip_duplicates=True)
+    if not TrackingGroundTruth & key:
+        insert_ground_truth(key, groundtruth_tracks(truth), "synthetic")
+
+    echo("\n== 4. workers: populate every computed table (VideoInfo, TrackingBbox, overlay, accuracy)")
+    run_workers(echo)
     info = (VideoInfo & key).to_pandas().drop(columns=["timestamps"])
     echo(info.to_string())
-    n_frames = int(info["num_frames"].iloc[0])
-    assert n_frames == len(truth.boxes), "VideoInfo disagrees with the rendered frame count"
+    assert int(info["num_frames"].iloc[0]) == len(truth.boxes), "VideoInfo disagrees with the rendered frame count"
+
+    echo("\n== 5. the subject of interest")
+    tracking_key = annotate_demo_subject(key, truth, echo)
+    run_workers(echo)
+    show_tracking_results(tracking_key, echo)
 
     echo(
         "\n== query the results yourself\n"
@@ -52,6 +59,65 @@ def run_demo(workdir: Path | None = None, echo=print) -> dict:
         'from pose_pipeline.schema.video import VideoInfo; print(VideoInfo.to_pandas())"\n'
         "  pose-pipeline status\n"
         f"  SQL: SELECT * FROM {VideoInfo.full_table_name}\n"
+        "  Jupyter: notebooks/02_annotate_tracklets.ipynb (annotation widget)\n"
         f"\ndemo finished in {time.perf_counter() - started:.1f} s; videos in {workdir}"
     )
     return {"key": key, "video": video_path, "workdir": workdir, "n_videos": len(Video & key)}
+
+
+def run_workers(echo) -> None:
+    from . import jobs, schema
+    from .worker import Worker
+
+    tables = schema.computed_tables()
+    report = Worker(tables, idle_timeout=0, poll_interval=0).run()
+    echo(f"{report.jobs_done} jobs done, {report.jobs_failed} failed")
+    for table, key, message in report.errors:
+        echo(f"  error in {table} {key}: {message}")
+    echo(jobs.progress(tables).to_string())
+
+
+def annotate_demo_subject(key: dict, truth, echo) -> dict:
+    """Two people cross, so no rule can choose; the demo plays the annotator, picking the tracklets that match
+    the first synthetic person (what a person would click in the widget, or type with `pose-pipeline annotate`)."""
+    import numpy as np
+
+    from .schema.tracking import TrackingBbox, annotate, auto_annotate
+    from .tracking.subject import iou
+
+    tracking_key = {**key, **DEMO_TRACKING}
+    outcome = auto_annotate(tracking_key)
+    if outcome["annotated"]:
+        echo("one person only: annotated automatically")
+        return tracking_key
+    tracks = TrackingBbox.tracks(tracking_key)
+    person = truth.boxes[:, 0]
+    chosen = []
+    for track_id in np.unique(tracks.track_id):
+        rows = tracks.track_id == track_id
+        frames = tracks.frame[rows]
+        overlaps = [iou(tracks.boxes[rows][i : i + 1], person[f])[0] for i, f in enumerate(frames)
+                    if np.isfinite(person[f]).all()]  # fmt: skip
+        if overlaps and np.mean(overlaps) > 0.5:
+            chosen.append(int(track_id))
+    echo(f"{tracks.n_tracks} tracklets, several people: a person chooses (auto-annotation declined)")
+    annotate(tracking_key, 0, chosen, annotator="demo", replace=True)
+    echo(f"subject 0 = tracks {chosen}; the same from a shell: "
+         f"pose-pipeline annotate {key['filename']} --subject 0 --tracks {','.join(map(str, chosen))} --replace")  # fmt: skip
+    return tracking_key
+
+
+def show_tracking_results(tracking_key: dict, echo) -> None:
+    from .schema.tracking import PersonBbox, TrackingAccuracy, TrackingBbox, TrackingBboxVideo
+
+    accuracy = (TrackingAccuracy & tracking_key).to_pandas()
+    echo("\ntracking accuracy against the synthetic ground truth:")
+    echo(
+        accuracy.reset_index()[["tracking_method", "detector", "hota", "mota", "idf1", "id_switches"]].to_string(
+            index=False
+        )
+    )
+    n_frames = (TrackingBbox & tracking_key).fetch1("num_frames")
+    present = (PersonBbox & tracking_key & {"subject_id": 0}).fetch1("num_present")
+    echo(f"PersonBbox: subject 0 has a box in {present} of {n_frames} frames")
+    echo(f"tracking overlay (heads blurred): {TrackingBboxVideo.fetch_path(tracking_key)}")

@@ -103,9 +103,11 @@ def test_embedded_default_needs_no_configuration(tmp_path):
 def test_importing_the_package_connects_to_nothing_and_imports_no_framework():
     script = (
         "import sys, pose_pipeline, pose_pipeline.schema, pose_pipeline.stages, pose_pipeline.cli; "
+        "import pose_pipeline.schema.video, pose_pipeline.schema.tracking; "
         "import datajoint.instance as c; "
         "assert getattr(c, '_singleton_connection', None) is None, 'connected at import'; "
-        "heavy = [m for m in ('torch', 'onnxruntime', 'deeplabcut', 'mmpose', 'tensorflow', 'pgserver') if m in sys.modules]; "
+        "heavy = [m for m in ('torch', 'onnxruntime', 'deeplabcut', 'mmpose', 'mmdet', 'tensorflow', 'pgserver', "
+        "'trackers', 'supervision', 'trackeval') if m in sys.modules]; "
         "print(heavy)"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)

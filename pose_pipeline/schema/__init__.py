@@ -19,7 +19,7 @@ import datajoint as dj
 from .. import database
 
 # Stage modules in dependency order; later issues append theirs.
-STAGE_MODULES = ("video",)
+STAGE_MODULES = ("video", "tracking")
 
 _active_prefix: str | None = None
 _extra_modules: list = []  # user schema modules activated with activate_module()
@@ -100,6 +100,8 @@ def _computed_in(module) -> list[type[dj.Table]]:
 def sync_lookup(lookup_table) -> None:
     """Insert registry entries missing from a method Lookup table (a new wrapper appears on next activate)."""
     rows = lookup_table.registry.lookup_rows()
+    name = getattr(lookup_table, "name_attribute", "method_name")
+    rows = [{name: row.pop("method_name"), **row} for row in rows]
     if rows:
         lookup_table.insert(rows, skip_duplicates=True)
 

@@ -18,6 +18,7 @@ from .files import fetch_to_cache, insert_with_file
 STAGE = "video"
 schema = dj.Schema()
 
+
 class DuplicateVideoError(ValueError):
     """A different file is already stored under the same project and file name."""
 

@@ -80,6 +80,7 @@ def track_video(
     batch_size: int = 8,
     n_frames: int | None = None,
     progress: bool = False,
+    prime_samples: int = 15,
 ) -> Tracks:
     """Detect and track people in a stream of RGB frames; returns validated `Tracks` (frame indices from 0).
 
@@ -88,9 +89,18 @@ def track_video(
     score per frame (a ``DETECTION`` object). ``tracker`` is reset first, then fed each frame's detections in
     order. ``n_frames``, when given, is the number of frames the stream must yield (a shorter or longer stream is
     an error) and the progress bar's total. A video with nobody in it gives `Tracks` with zero rows.
+
+    A detector with state (the motion detector's background model) is reset; one with a ``prime(frames)`` method
+    is primed with ``prime_samples`` frames spread evenly over the video when ``frames`` allows random access (a
+    `VideoReader`), so it detects from the first frame instead of after a warm-up.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if hasattr(detector, "reset"):
+        detector.reset()
+    if hasattr(detector, "prime") and hasattr(frames, "__getitem__") and hasattr(frames, "__len__") and len(frames):
+        count = len(frames)
+        detector.prime([frames[int(i)] for i in np.linspace(0, count - 1, min(prime_samples, count))])
     tracker.reset()
     collector = _Collector(tracker)
     bar = None

@@ -1,0 +1,376 @@
+"""Tracking stage: people detected and linked into tracklets, the subject of interest chosen, one box per frame.
+
+Video ─► TrackingBboxMethod (detector + tracker) ─► TrackingBbox (tracklets)
+             ─► PersonBboxValid (which tracklets are which subject: a person, the widget or auto)
+             ─► PersonBbox (one box per frame for one subject)
+TrackingBbox ─► TrackingBboxVideo (overlay of every tracklet)
+TrackingBbox × TrackingGroundTruth ─► TrackingAccuracy (HOTA, MOTA, IDF1)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import astuple
+
+import datajoint as dj
+import numpy as np
+
+from .. import detection as _detection  # noqa: F401 - registers the detectors
+from .. import tracking as _tracking  # noqa: F401 - registers the trackers
+from ..formats import Tracks
+from ..stages import DETECTION, TRACKING
+from ..tracking.subject import Split, apply_splits, auto_subject, number_splits, subject_boxes
+from .files import fetch_to_cache, insert_with_file
+from .video import Video, VideoInfo, fetch_video
+
+STAGE = "tracking"
+schema = dj.Schema()
+
+LOOKUP_DEFINITION = """
+    {name}          : varchar(32)      # registered name
+    ---
+    version         : varchar(16)
+    default_params  : varchar(2000)    # JSON: the wrapper's default parameters
+    output_contract : varchar(32)
+    requires        : varchar(255)     # optional extras the wrapper needs
+    device          : varchar(8)       # cpu, gpu or any
+    description     : varchar(1000)
+    """
+
+
+@schema
+class DetectorLookup(dj.Lookup):
+    """One registered person detector (rows come from `pose_pipeline.stages.DETECTION`)."""
+
+    registry = DETECTION
+    name_attribute = "detector"
+    definition = LOOKUP_DEFINITION.format(name=name_attribute)
+
+
+@schema
+class TrackingBboxMethodLookup(dj.Lookup):
+    """One registered multi-object tracker (rows come from `pose_pipeline.stages.TRACKING`)."""
+
+    registry = TRACKING
+    name_attribute = "tracking_method"
+    definition = LOOKUP_DEFINITION.format(name=name_attribute)
+
+
+@schema
+class TrackingBboxMethod(dj.Manual):
+    """A request: track people in one video with one detector and one tracker."""
+
+    definition = """
+    -> Video
+    -> TrackingBboxMethodLookup
+    -> DetectorLookup
+    ---
+    tracker_params=null  : json   # overrides of the tracker's default parameters
+    detector_params=null : json   # overrides of the detector's default parameters
+    """
+
+
+@schema
+class TrackingBbox(dj.Computed):
+    """The tracklets one detector + tracker found in one video: one row per kept detection in the arrays
+    (frame index, track id, box x, y, w, h in pixels with x, y the top-left corner, confidence). A video with
+    nobody in it gives a row with zero tracks."""
+
+    definition = """
+    -> TrackingBboxMethod
+    ---
+    num_tracks          : int32
+    frame               : <blob>     # (N,) 0-based frame index of each box
+    track_id            : <blob>     # (N,) track id (>= 0) of each box
+    boxes               : <blob>     # (N, 4) x, y, w, h in pixels
+    confidence          : <blob>     # (N,) detection score in [0, 1]
+    num_frames          : int32      # frames processed
+    seconds             : float64    # wall time of detection and tracking
+    """
+
+    def make(self, key):
+        tracker_params, detector_params = (TrackingBboxMethod & key).fetch1("tracker_params", "detector_params")
+        fps, n_frames = (VideoInfo & key).fetch1("fps", "num_frames")
+        from ..tracking.run import track_video
+        from ..video.reader import VideoReader
+
+        detector = DETECTION.build(key["detector"], detector_params)
+        tracker = TRACKING.build(key["tracking_method"], _with_frame_rate(key["tracking_method"], tracker_params, fps))
+        started = time.perf_counter()
+        with VideoReader(fetch_video(key)) as reader:
+            tracks = track_video(reader, detector, tracker, n_frames=n_frames)
+        tracks.validate(n_frames=n_frames)
+        self.insert1(
+            {
+                **key,
+                "num_tracks": tracks.n_tracks,
+                "frame": tracks.frame.astype(np.int32),
+                "track_id": tracks.track_id.astype(np.int32),
+                "boxes": tracks.boxes.astype(np.float32),
+                "confidence": tracks.confidence.astype(np.float32),
+                "num_frames": n_frames,
+                "seconds": time.perf_counter() - started,
+            }
+        )
+
+    @staticmethod
+    def tracks(key) -> Tracks:
+        """The stored tracklets as a `Tracks`."""
+        frame, track_id, boxes, confidence = (TrackingBbox & key).fetch1("frame", "track_id", "boxes", "confidence")
+        return Tracks(frame=frame.astype(int), track_id=track_id.astype(int), boxes=boxes.astype(float),
+                      confidence=confidence.astype(float))  # fmt: skip
+
+
+def _with_frame_rate(tracker: str, params: dict | None, fps: float) -> dict | None:
+    """Trackers whose buffers count frames take the video's frame rate when the user did not set it."""
+    if "frame_rate" in TRACKING.get(tracker).params and "frame_rate" not in (params or {}):
+        return {**(params or {}), "frame_rate": float(fps)}
+    return params
+
+
+class AnnotationError(ValueError):
+    """An annotation that cannot be right: unknown tracks, bad subject id, bad split."""
+
+
+@schema
+class PersonBboxValid(dj.Manual):
+    """Which tracklets make up one subject in one tracking result, and who said so.
+
+    ``subject_id`` 0 is the primary subject (the patient), -1 marks the video unusable, 1, 2, ... are other
+    people (a therapist). Splits (identity swaps cut by the annotator) are applied before the selection.
+    Rows are checked on insert: unknown track ids, subject ids below -1 and impossible splits are refused.
+    """
+
+    definition = """
+    -> TrackingBbox
+    subject_id               : int32     # 0 primary subject, -1 video unusable, 1.. other people
+    ---
+    keep_tracks              : <blob>    # track ids (after splits) that are this subject; empty for -1
+    splits                   : json      # [[track_id, frame, new_id], ...] applied before selection
+    max_gap=0                : int32     # fill gaps of up to this many frames by interpolation
+    annotator                : varchar(64)
+    annotated_at=CURRENT_TIMESTAMP : datetime
+    """
+
+    def insert(self, rows, **kwargs):
+        rows = [dict(row) for row in rows]
+        for row in rows:
+            validate_annotation(row)
+        super().insert(rows, **kwargs)
+
+
+def validate_annotation(row: dict) -> None:
+    """Refuse an annotation that names tracks the tracking result does not have, or a bad subject id."""
+    where = {k: row[k] for k in TrackingBbox.primary_key if k in row}
+    name = "/".join(str(where[k]) for k in ("video_project", "filename", "tracking_method", "detector") if k in where)
+    subject = int(row["subject_id"])
+    if subject < -1:
+        raise AnnotationError(f"{name}: subject id {subject} is not allowed (-1 unusable, 0 primary, 1.. others)")
+    if not TrackingBbox & where:
+        raise AnnotationError(f"{name}: no tracking result to annotate (populate TrackingBbox first)")
+    keep = [int(t) for t in np.atleast_1d(row.get("keep_tracks", []))]
+    if subject == -1:
+        if keep:
+            raise AnnotationError(f"{name}: a video marked unusable (-1) takes no tracks")
+        return
+    if not keep:
+        raise AnnotationError(f"{name}: subject {subject} needs at least one track id")
+    try:
+        tracks = apply_splits(TrackingBbox.tracks(where), [Split(*s) for s in row.get("splits") or []])
+    except ValueError as error:
+        raise AnnotationError(f"{name}: {error}") from None
+    unknown = sorted(set(keep) - set(tracks.track_id.tolist()))
+    if unknown:
+        known = ", ".join(map(str, sorted(set(tracks.track_id.tolist())))) or "none"
+        raise AnnotationError(f"{name}: track id(s) {unknown} do not exist; the tracks are {known}")
+
+
+def annotate(key: dict, subject_id: int, tracks, *, splits=(), max_gap: int = 0, annotator: str = "",
+             replace: bool = False) -> dict:  # fmt: skip
+    """Record which tracks are ``subject_id`` in the tracking result ``key`` (the CLI and the widget use this).
+
+    ``splits`` are (track_id, frame, new_id) triples; a negative new id takes the next free id. ``replace=True``
+    replaces an earlier annotation of the same subject (and its PersonBbox)."""
+    import getpass
+
+    splits = [astuple(s) for s in number_splits(TrackingBbox.tracks(key), splits)] if splits else []
+    row = {
+        **{k: key[k] for k in TrackingBbox.primary_key},
+        "subject_id": int(subject_id),
+        "keep_tracks": np.asarray(sorted(int(t) for t in tracks), dtype=np.int32),
+        "splits": [list(map(int, s)) for s in splits],
+        "max_gap": int(max_gap),
+        "annotator": annotator or getpass.getuser(),
+    }
+    validate_annotation(row)
+    existing = PersonBboxValid & {k: row[k] for k in PersonBboxValid.primary_key}
+    if existing and replace:
+        existing.delete(prompt=False)
+    PersonBboxValid.insert1(row)
+    return {k: row[k] for k in PersonBboxValid.primary_key}
+
+
+def auto_annotate(*restrictions) -> dict[str, list]:
+    """Annotate subject 0 wherever one tracklet clearly is the only person (`auto_subject`'s documented rule);
+    returns which tracking results were annotated and which need a person."""
+    todo = (TrackingBbox - PersonBboxValid).proj()
+    if restrictions:
+        todo &= dj.AndList(restrictions)
+    done, needs_person = [], []
+    for key in todo.to_dicts():
+        track = auto_subject(TrackingBbox.tracks(key), (TrackingBbox & key).fetch1("num_frames"))
+        if track is None:
+            needs_person.append(key)
+        else:
+            done.append(annotate(key, 0, [track], annotator="auto"))
+    return {"annotated": done, "needs_person": needs_person}
+
+
+@schema
+class PersonBbox(dj.Computed):
+    """One box per frame for one annotated subject: NaN where the subject is absent, a presence mask, and the
+    detection confidence of each kept box (rules in `pose_pipeline.tracking.subject`)."""
+
+    definition = """
+    -> PersonBboxValid
+    ---
+    boxes                    : <blob>    # (frames, 4) x, y, w, h in pixels, NaN where absent
+    present                  : <blob>    # (frames,) bool
+    confidence               : <blob>    # (frames,) detection score, NaN where absent or interpolated
+    num_present              : int32     # frames with a box
+    """
+
+    @property
+    def key_source(self):
+        return PersonBboxValid & "subject_id >= 0"
+
+    def make(self, key):
+        keep, splits, max_gap = (PersonBboxValid & key).fetch1("keep_tracks", "splits", "max_gap")
+        tracks = apply_splits(TrackingBbox.tracks(key), [Split(*s) for s in splits or []])
+        n_frames = (TrackingBbox & key).fetch1("num_frames")
+        boxes, confidence = subject_boxes(tracks, n_frames, keep, max_gap=max_gap)
+        self.insert1(
+            {
+                **key,
+                "boxes": boxes.boxes.astype(np.float32),
+                "present": boxes.present,
+                "confidence": confidence.astype(np.float32),
+                "num_present": int(boxes.present.sum()),
+            }
+        )
+
+
+ROOT_TABLES = ()  # everything here hangs off Video, emptied by the video stage
+METHOD_LOOKUPS = (DetectorLookup, TrackingBboxMethodLookup)
+
+
+@schema
+class TrackingBboxVideo(dj.Computed):
+    """An overlay video of one tracking result: every tracklet's box and id, heads blurred (every person's).
+
+    Built from the source video with the head region of every tracked box blurred; the 2D keypoint stage's
+    face-driven `BlurredVideo` replaces this when it exists."""
+
+    definition = """
+    -> TrackingBbox
+    ---
+    overlay                  : <object@derived>   # H.264 MP4
+    """
+
+    def make(self, key):
+        import tempfile
+        from pathlib import Path
+
+        from .. import database
+        from ..video.overlay import video_overlay
+        from ..visualize import blur_regions, draw_boxes, head_regions
+
+        tracks = TrackingBbox.tracks(key)
+        order = np.argsort(tracks.frame, kind="stable")
+        frames = tracks.frame[order]
+        boxes, ids = tracks.boxes[order], tracks.track_id[order]
+
+        def draw(frame, index):
+            rows = slice(np.searchsorted(frames, index, "left"), np.searchsorted(frames, index, "right"))
+            blur_regions(frame, head_regions(boxes[rows]))
+            return draw_boxes(frame, boxes[rows], ids[rows])
+
+        with tempfile.TemporaryDirectory(dir=database.cache_dir()) as scratch:
+            out = video_overlay(fetch_video(key), Path(scratch) / "tracking_overlay.mp4", draw)
+            insert_with_file(self, dict(key), "overlay", out)
+
+    @staticmethod
+    def fetch_path(key):
+        """Local path of the overlay video (fetched once into the cache)."""
+        ref = (TrackingBboxVideo & key).fetch1("overlay")
+        return fetch_to_cache(ref, f"overlays/{hashlib.sha1(ref.path.encode()).hexdigest()}{ref.ext or ''}", ref.size)
+
+
+@schema
+class TrackingGroundTruth(dj.Manual):
+    """Ground-truth tracks of one video (a synthetic scene's, or a user's MOT-format annotation), in the same
+    format as `TrackingBbox`."""
+
+    definition = """
+    -> Video
+    ---
+    frame                    : <blob>    # (N,) 0-based frame index
+    track_id                 : <blob>    # (N,) ground-truth identity
+    boxes                    : <blob>    # (N, 4) x, y, w, h in pixels
+    source                   : varchar(255)  # where it came from: "synthetic" or a file
+    """
+
+    @staticmethod
+    def tracks(key) -> Tracks:
+        frame, track_id, boxes = (TrackingGroundTruth & key).fetch1("frame", "track_id", "boxes")
+        return Tracks(frame.astype(int), track_id.astype(int), boxes.astype(float), np.ones(len(frame)))
+
+
+def insert_ground_truth(key: dict, tracks: Tracks, source: str, replace: bool = False) -> None:
+    """Store ground-truth tracks for the video ``key`` (validated like any tracker output).
+
+    ``replace=True`` first deletes earlier ground truth, and with it the accuracy computed against it (DataJoint's
+    own ``replace`` is MySQL's REPLACE INTO, which PostgreSQL lacks and which would leave stale accuracy rows)."""
+    n_frames = (VideoInfo & key).fetch1("num_frames") if VideoInfo & key else None
+    tracks.validate(n_frames=n_frames)
+    row = {k: key[k] for k in Video.primary_key}
+    row.update(frame=tracks.frame.astype(np.int32), track_id=tracks.track_id.astype(np.int32),
+               boxes=tracks.boxes.astype(np.float32), source=source[:255])  # fmt: skip
+    existing = TrackingGroundTruth & {k: row[k] for k in Video.primary_key}
+    if existing and replace:
+        existing.delete(prompt=False)
+    TrackingGroundTruth.insert1(row)
+
+
+@schema
+class TrackingAccuracy(dj.Computed):
+    """How well one tracking result matches the video's ground truth (metrics from TrackEval)."""
+
+    definition = """
+    -> TrackingBbox
+    -> TrackingGroundTruth
+    ---
+    hota=null                : float64   # higher-order tracking accuracy (alpha-averaged); NULL: undefined
+    deta=null                : float64   # HOTA's detection accuracy
+    assa=null                : float64   # HOTA's association accuracy
+    mota=null                : float64   # multi-object tracking accuracy (CLEAR); NULL without ground-truth boxes
+    idf1=null                : float64   # identity F1
+    id_switches              : int32
+    false_positives          : int32
+    false_negatives          : int32
+    """
+
+    def make(self, key):
+        from ..tracking.metrics import tracking_metrics
+
+        n_frames = (TrackingBbox & key).fetch1("num_frames")
+        metrics = tracking_metrics(TrackingGroundTruth.tracks(key), TrackingBbox.tracks(key), n_frames=n_frames)
+        values = {column: metrics[name] for column, name in ACCURACY_COLUMNS.items()}
+        # an undefined score (nothing to match on either side) is NaN there and NULL here: MySQL has no NaN
+        self.insert1({**key, **{k: None if np.isnan(v) else v for k, v in values.items()}})
+
+
+# TrackingAccuracy's columns and the names TrackEval (and `tracking_metrics`) gives them
+ACCURACY_COLUMNS = {"hota": "HOTA", "deta": "DetA", "assa": "AssA", "mota": "MOTA", "idf1": "IDF1",
+                    "id_switches": "IDSW", "false_positives": "FP", "false_negatives": "FN"}  # fmt: skip
