@@ -79,4 +79,8 @@ def test_iou():
 
 def test_number_splits_gives_next_free_ids():
     tracks = tracks_from([(0, 4, 0, 0, 1, 1, 1)])
-    assert number_splits(tracks, [(4, 3, -1), (4, 5, -1), (2, 1, 20)]) == [Split(4, 3, 5), Split(4, 5, 6), Split(2, 1, 20)]
+    assert number_splits(tracks, [(4, 3, -1), (4, 5, -1), (2, 1, 20)]) == [
+        Split(4, 3, 5),
+        Split(4, 5, 6),
+        Split(2, 1, 20),
+    ]

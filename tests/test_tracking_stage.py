@@ -109,6 +109,16 @@ def test_bad_annotations_are_refused(db, tmp_path, scenes):
     assert len(PersonBbox & key) == 0
 
 
+def test_unusable_replaces_subjects_only_when_asked(db, tmp_path, scenes):
+    key, _ = tracked(tmp_path, "walking.mp4", scenes["walking"])
+    track = int(TrackingBbox.tracks(key).track_id[0])
+    annotate(key, 0, [track])
+    with pytest.raises(AnnotationError, match=r"subject\(s\) \[0\] already annotated; pass replace=True"):
+        annotate(key, -1, [])
+    annotate(key, -1, [], replace=True)
+    assert (PersonBboxValid & key).to_arrays("subject_id").tolist() == [-1]
+
+
 def test_overlay_has_every_track_and_blurred_heads(db, tmp_path, scenes):
     key, _ = tracked(tmp_path, "walking.mp4", scenes["walking"])
     TrackingBboxVideo.populate(key)

@@ -160,10 +160,14 @@ class PersonBboxValid(dj.Manual):
         super().insert(rows, **kwargs)
 
 
+def _describe(key: dict) -> str:
+    return "/".join(str(key[k]) for k in ("video_project", "filename", "tracking_method", "detector") if k in key)
+
+
 def validate_annotation(row: dict) -> None:
     """Refuse an annotation that names tracks the tracking result does not have, or a bad subject id."""
     where = {k: row[k] for k in TrackingBbox.primary_key if k in row}
-    name = "/".join(str(where[k]) for k in ("video_project", "filename", "tracking_method", "detector") if k in where)
+    name = _describe(where)
     subject = int(row["subject_id"])
     if subject < -1:
         raise AnnotationError(f"{name}: subject id {subject} is not allowed (-1 unusable, 0 primary, 1.. others)")
@@ -191,7 +195,8 @@ def annotate(key: dict, subject_id: int, tracks, *, splits=(), max_gap: int = 0,
     """Record which tracks are ``subject_id`` in the tracking result ``key`` (the CLI and the widget use this).
 
     ``splits`` are (track_id, frame, new_id) triples; a negative new id takes the next free id. ``replace=True``
-    replaces an earlier annotation of the same subject (and its PersonBbox)."""
+    replaces an earlier annotation of the same subject (and its PersonBbox). Marking the video unusable
+    (``subject_id=-1``) while subjects are annotated is refused, unless ``replace=True``, which removes them."""
     import getpass
 
     splits = [astuple(s) for s in number_splits(TrackingBbox.tracks(key), splits)] if splits else []
@@ -205,7 +210,15 @@ def annotate(key: dict, subject_id: int, tracks, *, splits=(), max_gap: int = 0,
     }
     validate_annotation(row)
     existing = PersonBboxValid & {k: row[k] for k in PersonBboxValid.primary_key}
-    if existing and replace:
+    if subject_id == -1:
+        # an unusable video has no subjects; an earlier "unusable" mark is replaced the same way
+        existing = PersonBboxValid & {k: row[k] for k in TrackingBbox.primary_key}
+    if existing and not replace:
+        subjects = sorted(existing.to_arrays("subject_id").tolist())
+        raise AnnotationError(
+            f"{_describe(key)}: subject(s) {subjects} already annotated; pass replace=True to replace"
+        )
+    if existing:
         existing.delete(prompt=False)
     PersonBboxValid.insert1(row)
     return {k: row[k] for k in PersonBboxValid.primary_key}
