@@ -110,3 +110,126 @@ def register_joint_set(joint_set: JointSet) -> JointSet:
         raise ValueError(f"joint set {joint_set.name!r} is already registered with different joints")
     JOINT_SETS[joint_set.name] = joint_set
     return joint_set
+
+
+# --- Halpe-26 and COCO-WholeBody-133 ------------------------------------------------------------------------------
+# Joint order, links and sigmas as in mmpose 1.x ``configs/_base_/datasets/halpe26.py`` and ``coco_wholebody.py``
+# (the orders RTMPose-Halpe26 and RTMW models output). Sigmas: Halpe's cocoeval (halpecocotools) and COCO-WholeBody's
+# ``evaluation/myeval_wholebody.py``, as mmpose copies them.
+
+HALPE26 = JointSet(
+    name="Halpe-26",
+    joints=(
+        *COCO17.joints,
+        "head",
+        "neck",
+        "hip",
+        "left_big_toe",
+        "right_big_toe",
+        "left_small_toe",
+        "right_small_toe",
+        "left_heel",
+        "right_heel",
+    ),
+    bones=(
+        (15, 13),
+        (13, 11),
+        (11, 19),
+        (16, 14),
+        (14, 12),
+        (12, 19),
+        (17, 18),
+        (18, 19),
+        (18, 5),
+        (5, 7),
+        (7, 9),
+        (18, 6),
+        (6, 8),
+        (8, 10),
+        (1, 2),
+        (0, 1),
+        (0, 2),
+        (1, 3),
+        (2, 4),
+        (3, 5),
+        (4, 6),
+        (15, 20),
+        (15, 22),
+        (15, 24),
+        (16, 21),
+        (16, 23),
+        (16, 25),
+    ),
+    sigmas=(*COCO17.sigmas, 0.026, 0.026, 0.066, 0.079, 0.079, 0.079, 0.079, 0.079, 0.079),
+)
+
+
+def _hand(side: str) -> tuple[str, ...]:
+    fingers = ("thumb", "forefinger", "middle_finger", "ring_finger", "pinky_finger")
+    return (f"{side}_hand_root", *(f"{side}_{finger}{i}" for finger in fingers for i in range(1, 5)))
+
+
+def _hand_bones(root: int) -> tuple[tuple[int, int], ...]:
+    bones = []
+    for finger in range(5):
+        chain = [root, *range(root + 1 + 4 * finger, root + 5 + 4 * finger)]
+        bones.extend((chain[i], chain[i + 1]) for i in range(4))
+    return tuple(bones)
+
+
+# fmt: off
+_WHOLEBODY_FACE_SIGMAS = (
+    0.042, 0.043, 0.044, 0.043, 0.040, 0.035, 0.031, 0.025, 0.020, 0.023, 0.029, 0.032, 0.037, 0.038, 0.043, 0.041,
+    0.045, 0.013, 0.012, 0.011, 0.011, 0.012, 0.012, 0.011, 0.011, 0.013, 0.015, 0.009, 0.007, 0.007, 0.007, 0.012,
+    0.009, 0.008, 0.016, 0.010, 0.017, 0.011, 0.009, 0.011, 0.009, 0.007, 0.013, 0.008, 0.011, 0.012, 0.010, 0.034,
+    0.008, 0.008, 0.009, 0.008, 0.008, 0.007, 0.010, 0.008, 0.009, 0.009, 0.009, 0.007, 0.007, 0.008, 0.011, 0.008,
+    0.008, 0.008, 0.010, 0.008,
+)
+_WHOLEBODY_HAND_SIGMAS = (
+    0.029, 0.022, 0.035, 0.037, 0.047, 0.026, 0.025, 0.024, 0.035, 0.018, 0.024, 0.022, 0.026, 0.017, 0.021, 0.021,
+    0.032, 0.020, 0.019, 0.022, 0.031,
+)
+# fmt: on
+
+COCO_WHOLEBODY133 = JointSet(
+    name="COCO-WholeBody-133",
+    joints=(
+        *COCO17.joints,
+        "left_big_toe",
+        "left_small_toe",
+        "left_heel",
+        "right_big_toe",
+        "right_small_toe",
+        "right_heel",
+        *(f"face-{i}" for i in range(68)),
+        *_hand("left"),
+        *_hand("right"),
+    ),
+    # mmpose links body and feet and both hands; the face has no links
+    bones=(
+        *COCO17.bones,
+        (15, 17),
+        (15, 18),
+        (15, 19),
+        (16, 20),
+        (16, 21),
+        (16, 22),
+        *_hand_bones(91),
+        *_hand_bones(112),
+    ),
+    sigmas=(
+        *COCO17.sigmas,
+        0.068,
+        0.066,
+        0.066,
+        0.092,
+        0.094,
+        0.094,
+        *_WHOLEBODY_FACE_SIGMAS,
+        *_WHOLEBODY_HAND_SIGMAS,
+        *_WHOLEBODY_HAND_SIGMAS,
+    ),
+)
+
+JOINT_SETS[HALPE26.name] = HALPE26
+JOINT_SETS[COCO_WHOLEBODY133.name] = COCO_WHOLEBODY133
