@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pose_pipeline.onnx_session import open_session
 from pose_pipeline.skeletons import get_joint_set
 from pose_pipeline.stages import TOP_DOWN
 from pose_pipeline.weights import WeightsError, load_manifest, require_weights
@@ -101,24 +102,7 @@ class OnnxTopDownEstimator:
         self._mean = np.array(mean, np.float32)[:, None, None]
         self._std = np.array(std, np.float32)[:, None, None]
 
-        import onnxruntime as ort  # heavy: only when an estimator is built
-
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        if threads > 0:
-            options.intra_op_num_threads = int(threads)
-        available = ort.get_available_providers()
-        if device == "cuda" and "CUDAExecutionProvider" not in available:
-            raise RuntimeError(f"device='cuda' but onnxruntime offers only {available} (install onnxruntime-gpu)")
-        use_cuda = device != "cpu" and "CUDAExecutionProvider" in available
-        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if use_cuda else ["CPUExecutionProvider"]
-        try:
-            self.session = ort.InferenceSession(str(self.model_path), sess_options=options, providers=providers)
-        except Exception as error:  # onnxruntime raises its own exception types for unreadable models
-            raise ValueError(f"cannot load ONNX model {self.model_path}: {error}") from error
-        self.provider = self.session.get_providers()[0]
-        if device == "cuda" and self.provider != "CUDAExecutionProvider":
-            raise RuntimeError(f"device='cuda' but onnxruntime fell back to {self.provider} for {self.model_path}")
+        self.session, self.provider = open_session(self.model_path, device, threads)
         self._check_interface(input_size, size_hint, default_size)
 
     # --- loading ------------------------------------------------------------------------------------------------
