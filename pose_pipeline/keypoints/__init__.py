@@ -8,16 +8,25 @@ frame: x, y in full-frame pixels and confidence in [0, 1], NaN for boxes that ca
 - ``rtmpose_onnx``, ``rtmw_onnx``: RTMPose / RTMW SimCC models, mmdeploy ONNX exports on onnxruntime (`onnx_topdown`);
 - ``heatmap_onnx``: heatmap models (ViTPose with UDP, HRNet) in ONNX (`onnx_topdown`);
 - ``combined``: joints of one method replaced or extended by named joints of another (`combine`);
-- ``mmpose``: any MMPose 1.x top-down model, if mmpose is installed (`mmpose`).
+- ``mmpose``: any MMPose 1.x top-down model, if mmpose is installed (`mmpose`);
+- ``synthetic_pose``: the project's own model trained on its synthetic figures, for the demo and tests (`synthetic`).
 
 Cropping (`crop`) and decoding (`decode`) follow mmpose 1.x. Only OpenCV and numpy are imported here; onnxruntime,
 torch and mmpose load when an estimator is built.
 """
 
-from . import combine, mmpose, onnx_topdown
+from . import combine, mmpose, onnx_topdown, synthetic
 from .combine import CombinedEstimator
 from .onnx_topdown import OnnxTopDownEstimator
 
 DEFAULT_TOP_DOWN = "rtmpose_onnx"
 
-__all__ = ["DEFAULT_TOP_DOWN", "CombinedEstimator", "OnnxTopDownEstimator", "combine", "mmpose", "onnx_topdown"]
+__all__ = [
+    "DEFAULT_TOP_DOWN",
+    "CombinedEstimator",
+    "OnnxTopDownEstimator",
+    "combine",
+    "mmpose",
+    "onnx_topdown",
+    "synthetic",
+]
