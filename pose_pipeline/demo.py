@@ -8,6 +8,7 @@ from pathlib import Path
 
 DEMO_PROJECT = "demo"
 DEMO_TRACKING = {"tracking_method": "bytetrack", "detector": "motion"}
+DEMO_2D_METHOD = "synthetic_pose"  # the project's own model: no pretrained weights can be downloaded here
 
 
 def run_demo(workdir: Path | None = None, echo=print) -> dict:
@@ -42,16 +43,20 @@ def run_demo(workdir: Path | None = None, echo=print) -> dict:
     if not TrackingGroundTruth & key:
         insert_ground_truth(key, groundtruth_tracks(truth), "synthetic")
 
-    echo("\n== 4. workers: populate every computed table (VideoInfo, TrackingBbox, overlay, accuracy)")
+    echo("\n== 4. workers: populate every computed table (VideoInfo, TrackingBbox, tracking accuracy)")
     run_workers(echo)
     info = (VideoInfo & key).to_pandas().drop(columns=["timestamps"])
     echo(info.to_string())
     assert int(info["num_frames"].iloc[0]) == len(truth.boxes), "VideoInfo disagrees with the rendered frame count"
 
-    echo("\n== 5. the subject of interest")
+    echo("\n== 5. the subject of interest, then workers: one box per frame (PersonBbox)")
     tracking_key = annotate_demo_subject(key, truth, echo)
     run_workers(echo)
-    show_tracking_results(tracking_key, echo)
+
+    echo("\n== 6. workers: 2D keypoints (the project's own model), face-blurred video, overlays")
+    request_keypoints_and_overlays(tracking_key, truth)
+    run_workers(echo)
+    show_results(tracking_key, echo)
 
     echo(
         "\n== query the results yourself\n"
@@ -107,8 +112,23 @@ def annotate_demo_subject(key: dict, truth, echo) -> dict:
     return tracking_key
 
 
-def show_tracking_results(tracking_key: dict, echo) -> None:
-    from .schema.tracking import PersonBbox, TrackingAccuracy, TrackingBbox, TrackingBboxVideo
+def request_keypoints_and_overlays(tracking_key: dict, truth) -> None:
+    """Ask for 2D keypoints of subject 0 with the synthetic-figure model, its ground truth, and face blurring."""
+    from .schema.keypoints import KeypointGroundTruth, TopDownMethod, insert_keypoint_ground_truth
+    from .schema.overlays import BlurMethod
+
+    subject = {**tracking_key, "subject_id": 0}
+    TopDownMethod.insert1({**subject, "top_down_method": DEMO_2D_METHOD}, skip_duplicates=True)
+    if not KeypointGroundTruth & subject:
+        # the demo chose subject 0 as the tracklets of synthetic person 0, so that person's labels apply
+        insert_keypoint_ground_truth(subject, truth.keypoints2d[:, 0], truth.visibility[:, 0], "COCO-17", "synthetic")
+    BlurMethod.insert1({**tracking_key, "face_method": DEMO_2D_METHOD}, skip_duplicates=True)
+
+
+def show_results(tracking_key: dict, echo) -> None:
+    from .schema.keypoints import KeypointAccuracy
+    from .schema.overlays import TopDownPersonVideo, TrackingBboxVideo
+    from .schema.tracking import PersonBbox, TrackingAccuracy, TrackingBbox
 
     accuracy = (TrackingAccuracy & tracking_key).to_pandas()
     echo("\ntracking accuracy against the synthetic ground truth:")
@@ -120,4 +140,12 @@ def show_tracking_results(tracking_key: dict, echo) -> None:
     n_frames = (TrackingBbox & tracking_key).fetch1("num_frames")
     present = (PersonBbox & tracking_key & {"subject_id": 0}).fetch1("num_present")
     echo(f"PersonBbox: subject 0 has a box in {present} of {n_frames} frames")
-    echo(f"tracking overlay (heads blurred): {TrackingBboxVideo.fetch_path(tracking_key)}")
+    keypoints = (KeypointAccuracy & tracking_key).to_pandas().reset_index()
+    echo("\n2D keypoint accuracy of subject 0 against the synthetic ground truth:")
+    columns = ["top_down_method", "pck_5px", "pck_01_box", "oks_ap", "mean_error", "rmse", "num_keypoints"]
+    echo(keypoints[columns].to_string(index=False))
+    blurred = {**tracking_key, "face_method": DEMO_2D_METHOD}
+    echo("\noverlays, made from the face-blurred video:")
+    echo(f"  tracklets : {TrackingBboxVideo.fetch_path(blurred)}")
+    person = {**blurred, "subject_id": 0, "top_down_method": DEMO_2D_METHOD}
+    echo(f"  keypoints : {TopDownPersonVideo.fetch_path(person)}")

@@ -15,7 +15,6 @@ from pose_pipeline.schema.tracking import (
     TrackingBbox,
     TrackingBboxMethod,
     TrackingBboxMethodLookup,
-    TrackingBboxVideo,
     annotate,
     auto_annotate,
     insert_ground_truth,
@@ -23,7 +22,6 @@ from pose_pipeline.schema.tracking import (
 from pose_pipeline.schema.video import VideoInfo, insert_local_video
 from pose_pipeline.synthetic import crossing_scene, empty_scene, render_scene, walking_scene
 from pose_pipeline.tracking import groundtruth_tracks
-from pose_pipeline.video import VideoReader, probe_video
 
 METHOD = {"tracking_method": "bytetrack", "detector": "motion"}
 
@@ -117,18 +115,3 @@ def test_unusable_replaces_subjects_only_when_asked(db, tmp_path, scenes):
         annotate(key, -1, [])
     annotate(key, -1, [], replace=True)
     assert (PersonBboxValid & key).to_arrays("subject_id").tolist() == [-1]
-
-
-def test_overlay_has_every_track_and_blurred_heads(db, tmp_path, scenes):
-    key, _ = tracked(tmp_path, "walking.mp4", scenes["walking"])
-    TrackingBboxVideo.populate(key)
-    path = TrackingBboxVideo.fetch_path(key)
-    properties = probe_video(path)
-    assert (properties.frame_count, properties.width, properties.height) == (60, 320, 240)
-    tracks = TrackingBbox.tracks(key)
-    frame_index = int(np.median(tracks.frame))
-    x, y, _w, h = tracks.boxes[tracks.frame == frame_index][0]
-    with VideoReader(path) as overlay:
-        frame = overlay[frame_index]
-    edge = frame[int(y + h / 2), max(round(x) - 1, 0) : round(x) + 2]
-    assert edge.max() > 150  # the box outline is drawn in a bright track colour

@@ -19,7 +19,7 @@ import datajoint as dj
 from .. import database
 
 # Stage modules in dependency order; later issues append theirs.
-STAGE_MODULES = ("video", "tracking")
+STAGE_MODULES = ("video", "tracking", "keypoints", "overlays")
 
 _active_prefix: str | None = None
 _extra_modules: list = []  # user schema modules activated with activate_module()

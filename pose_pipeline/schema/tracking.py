@@ -3,13 +3,12 @@
 Video ─► TrackingBboxMethod (detector + tracker) ─► TrackingBbox (tracklets)
              ─► PersonBboxValid (which tracklets are which subject: a person, the widget or auto)
              ─► PersonBbox (one box per frame for one subject)
-TrackingBbox ─► TrackingBboxVideo (overlay of every tracklet)
+(overlays of the tracklets: pose_pipeline.schema.overlays, built from the face-blurred video)
 TrackingBbox × TrackingGroundTruth ─► TrackingAccuracy (HOTA, MOTA, IDF1)
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import astuple
 
@@ -21,7 +20,6 @@ from .. import tracking as _tracking  # noqa: F401 - registers the trackers
 from ..formats import Tracks
 from ..stages import DETECTION, TRACKING
 from ..tracking.subject import Split, apply_splits, auto_subject, number_splits, subject_boxes
-from .files import fetch_to_cache, insert_with_file
 from .video import Video, VideoInfo, fetch_video
 
 STAGE = "tracking"
@@ -276,48 +274,6 @@ class PersonBbox(dj.Computed):
 
 ROOT_TABLES = ()  # everything here hangs off Video, emptied by the video stage
 METHOD_LOOKUPS = (DetectorLookup, TrackingBboxMethodLookup)
-
-
-@schema
-class TrackingBboxVideo(dj.Computed):
-    """An overlay video of one tracking result: every tracklet's box and id, heads blurred (every person's).
-
-    Built from the source video with the head region of every tracked box blurred; the 2D keypoint stage's
-    face-driven `BlurredVideo` replaces this when it exists."""
-
-    definition = """
-    -> TrackingBbox
-    ---
-    overlay                  : <object@derived>   # H.264 MP4
-    """
-
-    def make(self, key):
-        import tempfile
-        from pathlib import Path
-
-        from .. import database
-        from ..video.overlay import video_overlay
-        from ..visualize import blur_regions, draw_boxes, head_regions
-
-        tracks = TrackingBbox.tracks(key)
-        order = np.argsort(tracks.frame, kind="stable")
-        frames = tracks.frame[order]
-        boxes, ids = tracks.boxes[order], tracks.track_id[order]
-
-        def draw(frame, index):
-            rows = slice(np.searchsorted(frames, index, "left"), np.searchsorted(frames, index, "right"))
-            blur_regions(frame, head_regions(boxes[rows]))
-            return draw_boxes(frame, boxes[rows], ids[rows])
-
-        with tempfile.TemporaryDirectory(dir=database.cache_dir()) as scratch:
-            out = video_overlay(fetch_video(key), Path(scratch) / "tracking_overlay.mp4", draw)
-            insert_with_file(self, dict(key), "overlay", out)
-
-    @staticmethod
-    def fetch_path(key):
-        """Local path of the overlay video (fetched once into the cache)."""
-        ref = (TrackingBboxVideo & key).fetch1("overlay")
-        return fetch_to_cache(ref, f"overlays/{hashlib.sha1(ref.path.encode()).hexdigest()}{ref.ext or ''}", ref.size)
 
 
 @schema

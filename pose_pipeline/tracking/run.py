@@ -72,6 +72,16 @@ def _batches(frames: Iterable[np.ndarray], size: int):
         yield batch
 
 
+def prepare_detector(detector, frames, prime_samples: int = 15) -> None:
+    """Reset a stateful detector and, if it has ``prime(frames)`` and ``frames`` allows random access (a
+    `VideoReader`), prime it with ``prime_samples`` frames spread evenly over the video."""
+    if hasattr(detector, "reset"):
+        detector.reset()
+    if hasattr(detector, "prime") and hasattr(frames, "__getitem__") and hasattr(frames, "__len__") and len(frames):
+        count = len(frames)
+        detector.prime([frames[int(i)] for i in np.linspace(0, count - 1, min(prime_samples, count))])
+
+
 def track_video(
     frames: Iterable[np.ndarray],
     detector: Callable[[list[np.ndarray]], Sequence[np.ndarray]],
@@ -96,11 +106,7 @@ def track_video(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if hasattr(detector, "reset"):
-        detector.reset()
-    if hasattr(detector, "prime") and hasattr(frames, "__getitem__") and hasattr(frames, "__len__") and len(frames):
-        count = len(frames)
-        detector.prime([frames[int(i)] for i in np.linspace(0, count - 1, min(prime_samples, count))])
+    prepare_detector(detector, frames, prime_samples)
     tracker.reset()
     collector = _Collector(tracker)
     bar = None

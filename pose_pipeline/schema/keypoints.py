@@ -1,0 +1,199 @@
+"""2D keypoint stage: top-down keypoints of each annotated subject, and their accuracy where ground truth exists.
+
+PersonBbox ─► TopDownMethod (which 2D method) ─► TopDownPerson (frames × joints × [x, y, confidence])
+TopDownPerson × KeypointGroundTruth ─► KeypointAccuracy (PCK, OKS mAP, errors)
+"""
+
+from __future__ import annotations
+
+import time
+
+import datajoint as dj
+import numpy as np
+
+from .. import keypoints as _keypoints  # noqa: F401 - registers the 2D methods
+from ..formats import ContractError, Keypoints2D
+from ..stages import TOP_DOWN
+from .tracking import LOOKUP_DEFINITION, PersonBbox, PersonBboxValid, TrackingBbox
+from .video import fetch_video
+
+STAGE = "keypoints"
+schema = dj.Schema()
+
+BATCH_FRAMES = 16  # frames per call of the estimator: enough to batch crops, little memory
+
+
+@schema
+class TopDownMethodLookup(dj.Lookup):
+    """One registered top-down 2D keypoint method (rows come from `pose_pipeline.stages.TOP_DOWN`)."""
+
+    registry = TOP_DOWN
+    name_attribute = "top_down_method"
+    definition = LOOKUP_DEFINITION.format(name=name_attribute)
+
+
+@schema
+class TopDownMethod(dj.Manual):
+    """A request: run one 2D method on one annotated subject."""
+
+    definition = """
+    -> PersonBbox
+    -> TopDownMethodLookup
+    ---
+    params=null              : json       # overrides of the method's default parameters
+    """
+
+
+@schema
+class TopDownPerson(dj.Computed):
+    """2D keypoints of one subject by one method: frames × joints × [x, y, confidence], x and y in full-frame
+    pixels of the stored video, NaN in frames where the subject has no box."""
+
+    definition = """
+    -> TopDownMethod
+    ---
+    keypoints                : <blob>     # (frames, joints, 3) float32
+    joint_set                : varchar(64)  # names the joints (pose_pipeline.skeletons)
+    num_frames               : int32
+    seconds                  : float64    # wall time of inference
+    """
+
+    def make(self, key):
+        from ..video.reader import VideoReader
+
+        params = (TopDownMethod & key).fetch1("params")
+        boxes = (PersonBbox & key).fetch1("boxes").astype(float)
+        estimator = TOP_DOWN.build(key["top_down_method"], params)  # weights are checked here, before any work
+        started = time.perf_counter()
+        with VideoReader(fetch_video(key)) as reader:
+            keypoints = estimate_subject(reader, boxes, estimator)
+        result = Keypoints2D(keypoints, estimator.joint_set)
+        try:
+            result.validate(n_frames=len(boxes))
+        except ContractError as error:
+            raise ContractError(f"top-down method {key['top_down_method']!r}: {error}") from None
+        self.insert1(
+            {
+                **key,
+                "keypoints": keypoints.astype(np.float32),
+                "joint_set": estimator.joint_set,
+                "num_frames": len(boxes),
+                "seconds": time.perf_counter() - started,
+            }
+        )
+
+
+def estimate_subject(frames, boxes: np.ndarray, estimator, batch_frames: int = BATCH_FRAMES) -> np.ndarray:
+    """Run a top-down estimator over a stream of frames with one box (or NaN) per frame; returns (frames, J, 3).
+
+    Only frames with a box are decoded into a batch; at most ``batch_frames`` frames are held at a time.
+    """
+    present = np.all(np.isfinite(boxes), axis=1)
+    joints = None
+    out = None
+    batch_frames_list, batch_index = [], []
+
+    def flush():
+        nonlocal out, joints
+        results = estimator(batch_frames_list, [boxes[i][None] for i in batch_index])
+        for index, person in zip(batch_index, results):
+            person = np.asarray(person, dtype=float)
+            if out is None:
+                joints = person.shape[1]
+                out = np.full((len(boxes), joints, 3), np.nan)
+            out[index] = person[0]
+        batch_frames_list.clear()
+        batch_index.clear()
+
+    for index, frame in enumerate(frames):
+        if index >= len(boxes):
+            break
+        if present[index]:
+            batch_frames_list.append(frame)
+            batch_index.append(index)
+            if len(batch_frames_list) == batch_frames:
+                flush()
+    if batch_frames_list:
+        flush()
+    if out is None:  # nobody in any frame: the method's joint count without running it
+        from ..skeletons import get_joint_set
+
+        out = np.full((len(boxes), len(get_joint_set(estimator.joint_set)), 3), np.nan)
+    return out
+
+
+@schema
+class KeypointGroundTruth(dj.Manual):
+    """Ground-truth 2D keypoints of one annotated subject (a synthetic scene's, or a user's labels)."""
+
+    definition = """
+    -> PersonBboxValid
+    ---
+    keypoints                : <blob>     # (frames, joints, 2) pixels, NaN where unlabelled
+    visibility               : <blob>     # (frames, joints) COCO: 0 unlabelled, 1 occluded, 2 visible
+    joint_set                : varchar(64)
+    source                   : varchar(255)
+    """
+
+
+@schema
+class KeypointAccuracy(dj.Computed):
+    """How well one method's keypoints of one subject match the ground truth (same joint set)."""
+
+    definition = """
+    -> TopDownPerson
+    -> KeypointGroundTruth
+    ---
+    pck_5px=null             : float64    # share of labelled keypoints within 5 pixels
+    pck_01_box=null          : float64    # share within 0.1 × the larger box side
+    oks_ap=null              : float64    # COCO keypoint AP@[.5:.95] (pycocotools)
+    oks_ap50=null            : float64
+    mean_error=null          : float64    # mean Euclidean error, pixels (DeepLabCut calls this "RMSE")
+    rmse=null                : float64    # root-mean-square error, pixels
+    num_keypoints            : int32      # labelled keypoints compared
+    per_joint                : <blob>     # (joints, 4): PCK 5 px, PCK 0.1 box, mean error, RMSE
+    """
+
+    @property
+    def key_source(self):
+        return (TopDownPerson * KeypointGroundTruth.proj(gt_joint_set="joint_set")) & "joint_set = gt_joint_set"
+
+    def make(self, key):
+        from ..keypoints.metrics import keypoint_accuracy
+
+        predicted, joint_set = (TopDownPerson & key).fetch1("keypoints", "joint_set")
+        truth, visibility = (KeypointGroundTruth & key).fetch1("keypoints", "visibility")
+        boxes = (PersonBbox & key).fetch1("boxes")
+        metrics = keypoint_accuracy(predicted, truth, visibility, boxes=boxes, joint_set=joint_set,
+                                    pck_pixels=5.0, pck_fraction=0.1)  # fmt: skip
+        row = {column: _nan_to_none(metrics[name]) for column, name in ACCURACY_COLUMNS.items()}
+        row["num_keypoints"] = int(metrics["n_labelled"])
+        per_joint = metrics["per_joint"]
+        row["per_joint"] = np.stack([per_joint[name] for name in PER_JOINT_COLUMNS], axis=1).astype(np.float32)
+        self.insert1({**key, **row})
+
+
+# KeypointAccuracy's columns and the keys of `keypoint_accuracy`
+ACCURACY_COLUMNS = {"pck_5px": "pck_px", "pck_01_box": "pck_box", "oks_ap": "AP", "oks_ap50": "AP50",
+                    "mean_error": "mean_error", "rmse": "rmse"}  # fmt: skip
+PER_JOINT_COLUMNS = ("pck_px", "pck_box", "mean_error", "rmse")
+
+
+def _nan_to_none(value):
+    return None if value is None or not np.isfinite(value) else float(value)
+
+
+def insert_keypoint_ground_truth(key: dict, keypoints: np.ndarray, visibility: np.ndarray, joint_set: str,
+                                 source: str) -> None:  # fmt: skip
+    """Store ground-truth keypoints for the annotated subject ``key``."""
+    n_frames = (TrackingBbox & key).fetch1("num_frames")
+    if keypoints.shape[0] != n_frames or visibility.shape != keypoints.shape[:2]:
+        raise ValueError(f"ground truth covers {keypoints.shape[0]} frames with visibility {visibility.shape}; "
+                         f"the video has {n_frames}")  # fmt: skip
+    row = {k: key[k] for k in PersonBboxValid.primary_key}
+    row.update(keypoints=keypoints.astype(np.float32), visibility=visibility.astype(np.int8), joint_set=joint_set,
+               source=source[:255])  # fmt: skip
+    KeypointGroundTruth.insert1(row)
+
+
+METHOD_LOOKUPS = (TopDownMethodLookup,)
