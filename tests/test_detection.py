@@ -401,7 +401,7 @@ def test_mmdet_without_mmdet_says_what_to_install(monkeypatch):
 def test_detectors_are_registered():
     assert {"motion", "yolox_onnx", "rtmdet_onnx", "mmdet"} <= set(DETECTION.names())
     assert DETECTION.get("motion").requires == ()
-    assert DETECTION.get("yolox_onnx").requires == ("onnx",) and DETECTION.get("mmdet").requires == ("mmdet",)
+    assert DETECTION.get("yolox_onnx").requires == () and DETECTION.get("mmdet").requires == ("mmdet",)
     rows = {row["method_name"]: row for row in DETECTION.lookup_rows()}
     assert json.loads(rows["motion"]["default_params"])["history"] == 1000
     with pytest.raises(ValueError, match="has no parameter"):

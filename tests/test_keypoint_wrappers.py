@@ -516,7 +516,7 @@ def test_estimators_are_registered_with_json_defaults():
     assert json.loads(rows["rtmpose_onnx"]["default_params"])["weights"] == "rtmpose_m_body7_coco17"
     assert json.loads(rows["rtmw_onnx"]["default_params"])["weights"] == "rtmw_l_cocktail14_384x288"
     assert json.loads(rows["heatmap_onnx"]["default_params"])["weights"] == "vitpose_b_coco"
-    assert TOP_DOWN.get("rtmpose_onnx").requires == ("onnx",) and TOP_DOWN.get("mmpose").requires == ("mmpose",)
+    assert TOP_DOWN.get("rtmpose_onnx").requires == () and TOP_DOWN.get("mmpose").requires == ("mmpose",)
     with pytest.raises(ValueError, match="has no parameter"):
         TOP_DOWN.build("rtmpose_onnx", {"nonsense": 1})
 

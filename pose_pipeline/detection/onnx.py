@@ -263,7 +263,6 @@ ONNX_PARAMS = {
     params={"weights": "yolox_m_humanart", **ONNX_PARAMS},
     description="YOLOX person detector (mmdeploy end2end ONNX, e.g. RTMPose's YOLOX-m Human-Art) on onnxruntime: "
     "letterbox with 114, BGR, no normalisation; CUDA when available.",
-    requires=("onnx",),
     device="any",
 )
 def yolox_onnx(weights=None, model_path=None, **params) -> OnnxPersonDetector:
@@ -278,7 +277,6 @@ def yolox_onnx(weights=None, model_path=None, **params) -> OnnxPersonDetector:
     params={"weights": "rtmdet_nano_person", **ONNX_PARAMS},
     description="RTMDet person detector (mmdeploy end2end ONNX, e.g. RTMPose's RTMDet-nano person) on onnxruntime: "
     "letterbox with 114, BGR, mean/std normalisation; CUDA when available.",
-    requires=("onnx",),
     device="any",
 )
 def rtmdet_onnx(weights=None, model_path=None, **params) -> OnnxPersonDetector:

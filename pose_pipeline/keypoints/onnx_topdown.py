@@ -270,7 +270,6 @@ def _build(weights, model_path, joint_set, default_joint_set, default_size, deco
     params={"weights": "rtmpose_m_body7_coco17", **COMMON_PARAMS, "simcc_split_ratio": 2.0},
     description="RTMPose (SimCC) top-down keypoints, mmdeploy ONNX export on onnxruntime (default RTMPose-m Body7, "
     "COCO-17, 256x192): mmpose crop with padding 1.25, RGB, ImageNet mean/std; CUDA when available.",
-    requires=("onnx",),
     device="any",
 )
 def rtmpose_onnx(weights=None, model_path=None, joint_set=None, **params) -> OnnxTopDownEstimator:
@@ -285,7 +284,6 @@ def rtmpose_onnx(weights=None, model_path=None, joint_set=None, **params) -> Onn
     params={"weights": "rtmw_l_cocktail14_384x288", **COMMON_PARAMS, "simcc_split_ratio": 2.0},
     description="RTMW whole-body (SimCC, COCO-WholeBody 133 joints) top-down keypoints, mmdeploy ONNX export on "
     "onnxruntime (default RTMW-l 384x288): mmpose crop with padding 1.25, RGB, ImageNet mean/std.",
-    requires=("onnx",),
     device="any",
 )
 def rtmw_onnx(weights=None, model_path=None, joint_set=None, **params) -> OnnxTopDownEstimator:
@@ -301,7 +299,6 @@ def rtmw_onnx(weights=None, model_path=None, joint_set=None, **params) -> OnnxTo
     description="Heatmap top-down keypoints (ViTPose, HRNet) in ONNX on onnxruntime (default ViTPose++-B COCO-17, "
     "256x192): mmpose crop (UDP for ViTPose), RGB, ImageNet mean/std; decoder 'udp' (DARK-UDP) or 'msra' (argmax "
     "+ quarter shift).",
-    requires=("onnx",),
     device="any",
 )
 def heatmap_onnx(weights=None, model_path=None, joint_set=None, decoder=None, **params) -> OnnxTopDownEstimator:

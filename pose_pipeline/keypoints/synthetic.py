@@ -17,7 +17,6 @@ WEIGHTS = "synthetic_pose_coco17"
     params={k: v for k, v in COMMON_PARAMS.items() if k not in ("weights", "model_path", "joint_set", "input_size")},
     description="The project's small COCO-17 heatmap model trained on its synthetic figures "
     "(scripts/train_synthetic_pose.py); for the demo and tests, not for real videos.",
-    requires=("onnx",),
 )
 def synthetic_pose(**params):
     """The heatmap wrapper on the shipped synthetic-figure weights."""
