@@ -30,3 +30,23 @@ def open_session(model_path: Path, device: str = "auto", threads: int = 0):
     if device == "cuda" and provider != "CUDAExecutionProvider":
         raise RuntimeError(f"device='cuda' but onnxruntime fell back to {provider} for {model_path}")
     return session, provider
+
+
+def static_dim(dim) -> int | None:
+    """A tensor dimension as an int when the model fixes it, None when it is symbolic (e.g. a dynamic batch)."""
+    return dim if isinstance(dim, int) and dim > 0 else None
+
+
+def input_geometry(shape, model_path, input_size=None, fallback=None) -> tuple[int | None, tuple[int, int]]:
+    """The fixed batch size (None: dynamic) and (width, height) of an NCHW image input of shape ``shape``.
+
+    A size fixed by the model wins (a different ``input_size`` is an error); a dynamic one takes ``input_size``,
+    else ``fallback``.
+    """
+    height, width = static_dim(shape[2]), static_dim(shape[3])
+    if height and width:
+        if input_size is not None and tuple(input_size) != (width, height):
+            raise ValueError(f"ONNX model {model_path} has a fixed input of {width}x{height}, input_size={input_size}")
+        return static_dim(shape[0]), (width, height)
+    size = input_size or fallback
+    return static_dim(shape[0]), (int(size[0]), int(size[1]))

@@ -35,7 +35,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pose_pipeline.onnx_session import open_session
+from pose_pipeline.onnx_session import input_geometry, open_session, static_dim
 from pose_pipeline.stages import DETECTION
 from pose_pipeline.weights import WeightsError, load_manifest, require_weights
 
@@ -104,10 +104,6 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
     return np.array(keep, dtype=int)
 
 
-def _static(dim) -> int | None:
-    return dim if isinstance(dim, int) and dim > 0 else None
-
-
 class OnnxPersonDetector:
     """An mmdeploy end2end ONNX detector (see the module docstring) as a pipeline detector.
 
@@ -155,7 +151,7 @@ class OnnxPersonDetector:
         if len(inputs) != 1 or inputs[0].name != INPUT_NAME or inputs[0].type != "tensor(float)":
             raise ValueError(f"ONNX model {self.model_path}: expected {expected}, found {found}")
         shape = list(inputs[0].shape)
-        if len(shape) != 4 or _static(shape[1]) not in (None, 3):
+        if len(shape) != 4 or static_dim(shape[1]) not in (None, 3):
             raise ValueError(f"ONNX model {self.model_path}: expected {expected}, found {found}")
         names = [o.name for o in outputs]
         if any(name not in names for name in OUTPUT_NAMES):
@@ -164,22 +160,14 @@ class OnnxPersonDetector:
                 f"labels), found {names}"
             )
         dets_shape = list(outputs[names.index("dets")].shape)
-        if len(dets_shape) != 3 or _static(dets_shape[2]) not in (None, 5):
+        if len(dets_shape) != 3 or static_dim(dets_shape[2]) not in (None, 5):
             raise ValueError(f"ONNX model {self.model_path}: 'dets' must be [N, K, 5], found {dets_shape}")
 
-        self._static_batch = _static(shape[0])
+        self._static_batch, self.input_size = input_geometry(
+            shape, self.model_path, input_size, size_hint or self.preprocessing.default_size
+        )
         self.batched = self._static_batch != 1
         self._chunk = self._static_batch or self.max_batch
-        height, width = _static(shape[2]), _static(shape[3])
-        if height and width:
-            if input_size is not None and tuple(input_size) != (width, height):
-                raise ValueError(
-                    f"ONNX model {self.model_path} has a fixed input of {width}x{height}, input_size={input_size}"
-                )
-            self.input_size = (width, height)
-        else:
-            size = input_size or size_hint or self.preprocessing.default_size
-            self.input_size = (int(size[0]), int(size[1]))
 
     def reset(self) -> None:
         """Nothing to forget between videos (the detector has no state); present for the detector interface."""

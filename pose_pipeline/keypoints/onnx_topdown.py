@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pose_pipeline.onnx_session import open_session
+from pose_pipeline.onnx_session import input_geometry, open_session, static_dim
 from pose_pipeline.skeletons import get_joint_set
 from pose_pipeline.stages import TOP_DOWN
 from pose_pipeline.weights import WeightsError, load_manifest, require_weights
@@ -40,10 +40,6 @@ DEVICES = ("auto", "cpu", "cuda")
 MEAN = (123.675, 116.28, 103.53)  # R, G, B (mmpose PoseDataPreprocessor; the ImageNet statistics times 255)
 STD = (58.395, 57.12, 57.375)
 SIMCC_OUTPUTS = ("simcc_x", "simcc_y")
-
-
-def _static(dim) -> int | None:
-    return dim if isinstance(dim, int) and dim > 0 else None
 
 
 class OnnxTopDownEstimator:
@@ -111,26 +107,18 @@ class OnnxTopDownEstimator:
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         found = ", ".join(f"{i.name!r} {i.type} {list(i.shape)}" for i in inputs)
         shape = list(inputs[0].shape) if inputs else []
-        image_like = len(shape) == 4 and _static(shape[1]) in (None, 3)
+        image_like = len(shape) == 4 and static_dim(shape[1]) in (None, 3)
         if len(inputs) != 1 or inputs[0].type != "tensor(float)" or not image_like:
             raise ValueError(
                 f"ONNX model {self.model_path}: expected one float input [N, 3, H, W] (a top-down pose model), "
                 f"found {found}"
             )
         self._input_name = inputs[0].name
-        self._static_batch = _static(shape[0])
+        self._static_batch, self.input_size = input_geometry(
+            shape, self.model_path, input_size, size_hint or default_size
+        )
         self.batched = self._static_batch != 1
         self._chunk = self._static_batch or self.max_batch
-        height, width = _static(shape[2]), _static(shape[3])
-        if height and width:
-            if input_size is not None and tuple(input_size) != (width, height):
-                raise ValueError(
-                    f"ONNX model {self.model_path} has a fixed input of {width}x{height}, input_size={input_size}"
-                )
-            self.input_size = (width, height)
-        else:
-            size = input_size or size_hint or default_size
-            self.input_size = (int(size[0]), int(size[1]))
 
         names = [o.name for o in outputs]
         if self.decoder == "simcc":
@@ -149,7 +137,7 @@ class OnnxTopDownEstimator:
                 f"ONNX model {self.model_path}: outputs {self._output_names} have shapes {shapes}; a "
                 f"{'SimCC' if self.decoder == 'simcc' else 'heatmap'} model's are {expected_rank}-dimensional"
             )
-        if any(_static(d) is None for s in shapes for d in s[1:]):  # symbolic sizes: look at one real output
+        if any(static_dim(d) is None for s in shapes for d in s[1:]):  # symbolic sizes: look at one real output
             shapes = [list(a.shape) for a in self._run(np.zeros((1, 3, self.input_size[1], self.input_size[0])))]
         self._check_joints(shapes)
 
