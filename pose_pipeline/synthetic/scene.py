@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import asdict, dataclass
 
 import cv2
@@ -175,19 +174,9 @@ class SceneRenderer:
 def _progress(iterable, total: int, enabled: bool):
     if not enabled:
         return iterable
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return _print_progress(iterable, total)
+    from tqdm.auto import tqdm
+
     return tqdm(iterable, total=total, desc="rendering", unit="frame")
-
-
-def _print_progress(iterable, total: int):
-    step = max(1, total // 10)
-    for i, item in enumerate(iterable):
-        if i % step == 0:
-            print(f"rendering frame {i + 1}/{total}", file=sys.stderr)
-        yield item
 
 
 def render_scene(config: SceneConfig, out_path, progress: bool = False) -> GroundTruth:
