@@ -25,11 +25,15 @@ NAME = "synthetic_pose_coco17"
 INPUT_W, INPUT_H = 192, 256
 MEAN = np.array([123.675, 116.28, 103.53], np.float32)  # RGB
 STD = np.array([58.395, 57.12, 57.375], np.float32)
-# Errors (frame pixels, 640x480, visible joints) on the scenes below, measured with the shipped model: median 1.85,
-# mean 9.2 (left/right confusions of figures in profile pull the mean up; see TRAINING.md). The bounds leave room for
-# other CPUs and onnxruntime versions; a wrong channel order, normalisation, crop or decoder breaks the median bound.
-MAX_MEDIAN_PX = 3.0
-MAX_MEAN_PX = 12.0
+FLIP = [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15]  # COCO-17 left <-> right
+# Errors (frame pixels, 640x480, visible joints) on the scenes below, measured with the shipped model (TRAINING.md):
+# median 1.26, mean 7.65; without the left/right identity ("located") 97.7% within 5 px and a mean of 1.5. Left/right
+# confusions of legs and arms of figures in profile pull the plain mean up. The bounds leave room for other CPUs and
+# onnxruntime versions; a wrong channel order, normalisation, crop or decoder breaks the median and located bounds.
+MAX_MEDIAN_PX = 2.5
+MAX_MEAN_PX = 11.0
+MIN_LOCATED_5PX = 0.93
+MAX_LOCATED_MEAN_PX = 2.5
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +97,7 @@ def test_interface_is_a_heatmap_top_down_model_with_dynamic_batch(session):
         assert heatmaps.shape == (batch, 17, INPUT_H // 4, INPUT_W // 4) and heatmaps.dtype == np.float32
 
 
-def minimal_keypoints(session, image, box, bgr=False):
+def minimal_keypoints(session, image, box):
     """Keypoints (17, 2), OpenCV convention, of one person: mmpose's crop (box centre, size x 1.25 widened to 3:4,
     uniform scale to 192 x 256) and MSRA decoding (argmax, quarter-cell shift to the larger neighbour, x 4)."""
     x, y, w, h = box
@@ -102,8 +106,6 @@ def minimal_keypoints(session, image, box, bgr=False):
     k = INPUT_W / width
     matrix = np.array([[k, 0, INPUT_W / 2 - k * center[0]], [0, k, INPUT_H / 2 - k * center[1]]])
     crop = cv2.warpAffine(image, matrix, (INPUT_W, INPUT_H), flags=cv2.INTER_LINEAR)
-    if bgr:
-        crop = crop[..., ::-1]
     tensor = ((crop.astype(np.float32) - MEAN) / STD).transpose(2, 0, 1)[None]
     (heatmaps,) = session.run(None, {"input": np.ascontiguousarray(tensor)})
     heatmaps = heatmaps[0]
@@ -119,18 +121,26 @@ def minimal_keypoints(session, image, box, bgr=False):
     return (points - matrix[:, 2]) / k
 
 
-def visible_errors(predicted, people):
+def visible_errors(predicted, people, ignore_side=False):
+    """Errors (pixels) of the visible joints; ``ignore_side``: the smaller of the errors to the joint and to its
+    mirror joint (left for right), i.e. localisation without the left/right identity."""
     truth = np.stack([p[2] for p in people])
     visible = np.stack([p[3] for p in people]) == 2
-    return np.linalg.norm(np.asarray(predicted) - truth, axis=-1)[visible]
+    errors = np.linalg.norm(np.asarray(predicted) - truth, axis=-1)
+    if ignore_side:
+        errors = np.minimum(errors, np.linalg.norm(np.asarray(predicted) - truth[:, FLIP], axis=-1))
+    return errors[visible]
+
+
+def check_accuracy(predicted, people):
+    errors = visible_errors(predicted, people)
+    assert np.median(errors) < MAX_MEDIAN_PX and errors.mean() < MAX_MEAN_PX, (np.median(errors), errors.mean())
+    located = visible_errors(predicted, people, ignore_side=True)
+    assert np.mean(located < 5) > MIN_LOCATED_5PX and located.mean() < MAX_LOCATED_MEAN_PX, located.mean()
 
 
 def test_localises_joints_with_a_minimal_crop_and_decoder(session, people):
-    errors = visible_errors([minimal_keypoints(session, image, box) for image, box, _, _ in people], people)
-    assert np.median(errors) < MAX_MEDIAN_PX and errors.mean() < MAX_MEAN_PX, (np.median(errors), errors.mean())
-    # The model expects RGB: fed BGR it is clearly worse (a check that the test would see a wrong channel order).
-    bgr = visible_errors([minimal_keypoints(session, image, box, bgr=True) for image, box, _, _ in people], people)
-    assert bgr.mean() > errors.mean()
+    check_accuracy([minimal_keypoints(session, image, box) for image, box, _, _ in people], people)
 
 
 def test_localises_joints_through_the_pipeline_wrapper(people, monkeypatch):
@@ -147,6 +157,5 @@ def test_localises_joints_through_the_pipeline_wrapper(people, monkeypatch):
     results = estimator([image for image, *_ in people], [(box + shift)[None] for _, box, _, _ in people])
     predicted = np.stack([r[0, :, :2] for r in results]) - 0.5
     confidence = np.stack([r[0, :, 2] for r in results])
-    errors = visible_errors(predicted, people)
-    assert np.median(errors) < MAX_MEDIAN_PX and errors.mean() < MAX_MEAN_PX, (np.median(errors), errors.mean())
+    check_accuracy(predicted, people)
     assert np.all((confidence >= 0) & (confidence <= 1)) and np.median(confidence) > 0.3
