@@ -44,6 +44,7 @@ def entry():
 
 @pytest.fixture(scope="module")
 def model_path(entry):
+    """The shipped ONNX file, which must be there (it is part of the repository)."""
     path = DEFAULT_MANIFEST.parent / entry.path
     assert path.is_file(), f"the shipped model {path} is missing (it is part of the repository, see 3rdparty/README.md)"
     return path
@@ -51,6 +52,7 @@ def model_path(entry):
 
 @pytest.fixture(scope="module")
 def session(model_path):
+    """An onnxruntime CPU session on the shipped file (2 threads)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -133,6 +135,7 @@ def visible_errors(predicted, people, ignore_side=False):
 
 
 def check_accuracy(predicted, people):
+    """Assert the measured bounds on keypoints ``predicted`` (N, 17, 2), OpenCV convention, for ``people``."""
     errors = visible_errors(predicted, people)
     assert np.median(errors) < MAX_MEDIAN_PX and errors.mean() < MAX_MEAN_PX, (np.median(errors), errors.mean())
     located = visible_errors(predicted, people, ignore_side=True)
