@@ -76,6 +76,14 @@ class Tracks:
     def n_tracks(self) -> int:
         return int(np.unique(self.track_id).size)
 
+    def by_frame(self) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """Each frame that has boxes: its boxes (n, 4) and their track ids (n,), in the rows' order."""
+        order = np.argsort(self.frame, kind="stable")
+        frames, boxes, ids = self.frame[order], self.boxes[order], self.track_id[order]
+        starts = np.flatnonzero(np.r_[True, np.diff(frames) != 0]) if len(frames) else np.empty(0, int)
+        ends = np.r_[starts[1:], len(frames)]
+        return {int(frames[a]): (boxes[a:b], ids[a:b]) for a, b in zip(starts, ends)}
+
     def validate(self, n_frames: int | None = None) -> None:
         n = len(self.frame)
         for name in ("frame", "track_id", "confidence"):

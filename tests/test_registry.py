@@ -92,3 +92,12 @@ def test_contracts():
     duplicate.frame[:] = 0
     with pytest.raises(ContractError, match="two boxes in one frame"):
         duplicate.validate()
+
+
+def test_tracks_by_frame():
+    tracks = Tracks(np.array([3, 1, 3]), np.array([7, 2, 5]), np.arange(12.0).reshape(3, 4) + 1, np.ones(3))
+    grouped = tracks.by_frame()
+    assert sorted(grouped) == [1, 3]
+    np.testing.assert_array_equal(grouped[3][1], [7, 5])
+    np.testing.assert_array_equal(grouped[3][0], tracks.boxes[[0, 2]])
+    assert Tracks(np.empty(0, int), np.empty(0, int), np.empty((0, 4)), np.empty(0)).by_frame() == {}

@@ -106,10 +106,7 @@ class AnnotationSession:
 
     def _apply(self) -> None:
         self.tracks = apply_splits(self.raw_tracks, self.splits)
-        order = np.argsort(self.tracks.frame, kind="stable")
-        self._frames = self.tracks.frame[order]
-        self._ids = self.tracks.track_id[order]
-        self._boxes = self.tracks.boxes[order]
+        self._by_frame = self.tracks.by_frame()
 
     @property
     def track_ids(self) -> list[int]:
@@ -122,8 +119,7 @@ class AnnotationSession:
 
     def boxes_at(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """The boxes (x, y, w, h in video pixels) and track ids in frame ``index``."""
-        rows = slice(np.searchsorted(self._frames, index, "left"), np.searchsorted(self._frames, index, "right"))
-        return self._boxes[rows], self._ids[rows]
+        return self._by_frame.get(index, (np.empty((0, 4)), np.empty(0, dtype=int)))
 
     def splittable_at(self, index: int) -> list[int]:
         """Tracks that can be split at frame ``index``: present in it and in some earlier frame."""

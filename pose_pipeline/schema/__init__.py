@@ -15,11 +15,24 @@ import importlib
 from contextlib import contextmanager
 
 import datajoint as dj
+import numpy as np
 
 from .. import database
 
 # Stage modules in dependency order; later issues append theirs.
 STAGE_MODULES = ("video", "tracking", "keypoints", "overlays")
+
+# The columns of every method Lookup table; ``{name}`` is the table's name attribute (see `sync_lookup`).
+LOOKUP_DEFINITION = """
+    {name}          : varchar(32)      # registered name
+    ---
+    version         : varchar(16)
+    default_params  : varchar(2000)    # JSON: the wrapper's default parameters
+    output_contract : varchar(32)
+    requires        : varchar(255)     # optional extras the wrapper needs
+    device          : varchar(8)       # cpu, gpu or any
+    description     : varchar(1000)
+    """
 
 _active_prefix: str | None = None
 _extra_modules: list = []  # user schema modules activated with activate_module()
@@ -104,6 +117,11 @@ def sync_lookup(lookup_table) -> None:
     rows = [{name: row.pop("method_name"), **row} for row in rows]
     if rows:
         lookup_table.insert(rows, skip_duplicates=True)
+
+
+def nan_to_null(values: dict) -> dict:
+    """Undefined scores (NaN) as NULL: MySQL and MariaDB store no NaN."""
+    return {k: None if isinstance(v, float | np.floating) and not np.isfinite(v) else v for k, v in values.items()}
 
 
 def is_active() -> bool:

@@ -14,13 +14,12 @@ import numpy as np
 from .. import keypoints as _keypoints  # noqa: F401 - registers the 2D methods
 from ..formats import ContractError, Keypoints2D
 from ..stages import TOP_DOWN
-from .tracking import LOOKUP_DEFINITION, PersonBbox, PersonBboxValid, TrackingBbox
+from . import LOOKUP_DEFINITION, nan_to_null
+from .tracking import PersonBbox, PersonBboxValid, TrackingBbox
 from .video import fetch_video
 
 STAGE = "keypoints"
 schema = dj.Schema()
-
-BATCH_FRAMES = 16  # frames per call of the estimator: enough to batch crops, little memory
 
 
 @schema
@@ -59,6 +58,7 @@ class TopDownPerson(dj.Computed):
     """
 
     def make(self, key):
+        from ..keypoints.run import estimate_subject
         from ..video.reader import VideoReader
 
         params = (TopDownMethod & key).fetch1("params")
@@ -81,45 +81,6 @@ class TopDownPerson(dj.Computed):
                 "seconds": time.perf_counter() - started,
             }
         )
-
-
-def estimate_subject(frames, boxes: np.ndarray, estimator, batch_frames: int = BATCH_FRAMES) -> np.ndarray:
-    """Run a top-down estimator over a stream of frames with one box (or NaN) per frame; returns (frames, J, 3).
-
-    Only frames with a box are decoded into a batch; at most ``batch_frames`` frames are held at a time.
-    """
-    present = np.all(np.isfinite(boxes), axis=1)
-    joints = None
-    out = None
-    batch_frames_list, batch_index = [], []
-
-    def flush():
-        nonlocal out, joints
-        results = estimator(batch_frames_list, [boxes[i][None] for i in batch_index])
-        for index, person in zip(batch_index, results):
-            person = np.asarray(person, dtype=float)
-            if out is None:
-                joints = person.shape[1]
-                out = np.full((len(boxes), joints, 3), np.nan)
-            out[index] = person[0]
-        batch_frames_list.clear()
-        batch_index.clear()
-
-    for index, frame in enumerate(frames):
-        if index >= len(boxes):
-            break
-        if present[index]:
-            batch_frames_list.append(frame)
-            batch_index.append(index)
-            if len(batch_frames_list) == batch_frames:
-                flush()
-    if batch_frames_list:
-        flush()
-    if out is None:  # nobody in any frame: the method's joint count without running it
-        from ..skeletons import get_joint_set
-
-        out = np.full((len(boxes), len(get_joint_set(estimator.joint_set)), 3), np.nan)
-    return out
 
 
 @schema
@@ -166,7 +127,7 @@ class KeypointAccuracy(dj.Computed):
         boxes = (PersonBbox & key).fetch1("boxes")
         metrics = keypoint_accuracy(predicted, truth, visibility, boxes=boxes, joint_set=joint_set,
                                     pck_pixels=5.0, pck_fraction=0.1)  # fmt: skip
-        row = {column: _nan_to_none(metrics[name]) for column, name in ACCURACY_COLUMNS.items()}
+        row = nan_to_null({column: metrics[name] for column, name in ACCURACY_COLUMNS.items()})
         row["num_keypoints"] = int(metrics["n_labelled"])
         per_joint = metrics["per_joint"]
         row["per_joint"] = np.stack([per_joint[name] for name in PER_JOINT_COLUMNS], axis=1).astype(np.float32)
@@ -177,10 +138,6 @@ class KeypointAccuracy(dj.Computed):
 ACCURACY_COLUMNS = {"pck_5px": "pck_px", "pck_01_box": "pck_box", "oks_ap": "AP", "oks_ap50": "AP50",
                     "mean_error": "mean_error", "rmse": "rmse"}  # fmt: skip
 PER_JOINT_COLUMNS = ("pck_px", "pck_box", "mean_error", "rmse")
-
-
-def _nan_to_none(value):
-    return None if value is None or not np.isfinite(value) else float(value)
 
 
 def insert_keypoint_ground_truth(key: dict, keypoints: np.ndarray, visibility: np.ndarray, joint_set: str,

@@ -64,7 +64,7 @@ class BlurredVideo(dj.Computed):
         estimator = TOP_DOWN.build(key["face_method"], params)
         # Trackers leave out unconfirmed and re-acquired frames; every person the detector saw is blurred too.
         detector = DETECTION.build(key["detector"], (TrackingBboxMethod & key).fetch1("detector_params"))
-        tracked = _boxes_by_frame(TrackingBbox.tracks(key))
+        tracked = {frame: boxes for frame, (boxes, _) in TrackingBbox.tracks(key).by_frame().items()}
         source = fetch_video(key)
         with VideoReader(source) as reader:
             prepare_detector(detector, reader)
@@ -92,14 +92,6 @@ class BlurredVideo(dj.Computed):
         return _fetch_object(BlurredVideo & key, "video")
 
 
-def _boxes_by_frame(tracks) -> dict[int, np.ndarray]:
-    order = np.argsort(tracks.frame, kind="stable")
-    frames, boxes = tracks.frame[order], tracks.boxes[order]
-    splits = np.flatnonzero(np.diff(frames)) + 1
-    return {int(group_frames[0]): group_boxes for group_frames, group_boxes in
-            zip(np.split(frames, splits), np.split(boxes, splits)) if len(group_frames)}  # fmt: skip
-
-
 def _fetch_object(query, field: str) -> Path:
     ref = query.fetch1(field)
     return fetch_to_cache(ref, f"overlays/{hashlib.sha1(ref.path.encode()).hexdigest()}{ref.ext or ''}", ref.size)
@@ -118,13 +110,12 @@ class TrackingBboxVideo(dj.Computed):
     def make(self, key):
         from ..visualize import draw_boxes
 
-        tracks = TrackingBbox.tracks(key)
-        order = np.argsort(tracks.frame, kind="stable")
-        frames, boxes, ids = tracks.frame[order], tracks.boxes[order], tracks.track_id[order]
+        by_frame = TrackingBbox.tracks(key).by_frame()
 
         def draw(frame, index):
-            rows = slice(np.searchsorted(frames, index, "left"), np.searchsorted(frames, index, "right"))
-            return draw_boxes(frame, boxes[rows], ids[rows])
+            if index in by_frame:
+                draw_boxes(frame, *by_frame[index])
+            return frame
 
         _write_overlay(self, key, draw, "tracking_overlay.mp4")
 

@@ -20,21 +20,11 @@ from .. import tracking as _tracking  # noqa: F401 - registers the trackers
 from ..formats import Tracks
 from ..stages import DETECTION, TRACKING
 from ..tracking.subject import Split, apply_splits, auto_subject, number_splits, subject_boxes
+from . import LOOKUP_DEFINITION, nan_to_null
 from .video import Video, VideoInfo, fetch_video
 
 STAGE = "tracking"
 schema = dj.Schema()
-
-LOOKUP_DEFINITION = """
-    {name}          : varchar(32)      # registered name
-    ---
-    version         : varchar(16)
-    default_params  : varchar(2000)    # JSON: the wrapper's default parameters
-    output_contract : varchar(32)
-    requires        : varchar(255)     # optional extras the wrapper needs
-    device          : varchar(8)       # cpu, gpu or any
-    description     : varchar(1000)
-    """
 
 
 @schema
@@ -336,8 +326,7 @@ class TrackingAccuracy(dj.Computed):
         n_frames = (TrackingBbox & key).fetch1("num_frames")
         metrics = tracking_metrics(TrackingGroundTruth.tracks(key), TrackingBbox.tracks(key), n_frames=n_frames)
         values = {column: metrics[name] for column, name in ACCURACY_COLUMNS.items()}
-        # an undefined score (nothing to match on either side) is NaN there and NULL here: MySQL has no NaN
-        self.insert1({**key, **{k: None if np.isnan(v) else v for k, v in values.items()}})
+        self.insert1({**key, **nan_to_null(values)})
 
 
 # TrackingAccuracy's columns and the names TrackEval (and `tracking_metrics`) gives them
