@@ -43,7 +43,8 @@ def test_annotation_in_the_browser(backend, request, tmp_path):
     if backend.name != "embedded":
         pytest.skip("the browser test runs once, on the embedded default")
     request.getfixturevalue("db")  # empty pipeline tables before and after
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the Python playwright package is not installed")
+    from playwright import sync_api
+
     tracking = tracking_schema()
     prepared = prepare_tracking_result(tmp_path / "data")
     key = prepared.key

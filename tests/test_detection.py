@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
@@ -157,10 +156,6 @@ def test_merge_blobs_joins_stacked_parts_not_neighbours():
 
 # --- ONNX: pre- and post-processing on probe models -------------------------------------------------------------
 
-needs_onnx = pytest.mark.skipif(
-    find_spec("onnxruntime") is None or find_spec("onnx") is None,
-    reason="needs onnxruntime and onnx (pip install onnxruntime onnx) to build and run the probe models",
-)
 
 WEIGHTS_YOLOX = (0.02, -0.01, 0.005, 0.03, -0.02, 0.01)  # raw 0-255 inputs
 WEIGHTS_RTMDET = (1.0, -0.5, 0.7, 0.8, -1.2, 0.4)  # normalised inputs
@@ -215,7 +210,6 @@ def test_letterbox_geometry_follows_mmcv():
     assert np.all(padded[:360] == 0) and np.all(padded[360:] == 114)  # image at the top, padding below
 
 
-@needs_onnx
 @pytest.mark.parametrize("case", list(CASES))
 def test_yolox_maps_boxes_back_and_feeds_raw_bgr(probe, case):
     (width, height), new_size, box = CASES[case]
@@ -231,7 +225,6 @@ def test_yolox_maps_boxes_back_and_feeds_raw_bgr(probe, case):
     assert abs(expected_score(COLOUR, new_size, (640, 640), WEIGHTS_YOLOX, rgb=True) - score) > 1e-3
 
 
-@needs_onnx
 @pytest.mark.parametrize("case", ["landscape", "portrait"])
 def test_rtmdet_normalises_with_bgr_mean_and_std(probe, case):
     (width, height), new_size, box = CASES[case]
@@ -246,7 +239,6 @@ def test_rtmdet_normalises_with_bgr_mean_and_std(probe, case):
     assert abs(raw - score) > 1e-3  # forgetting the normalisation would show
 
 
-@needs_onnx
 def test_nms_and_score_threshold(probe):
     path = str(probe())
     frame = np.full((720, 1280, 3), COLOUR, np.uint8)
@@ -259,7 +251,6 @@ def test_nms_and_score_threshold(probe):
     np.testing.assert_allclose(other_class, [[0, 0, 400, 400, 0.95]], atol=1e-6)  # the label-1 row
 
 
-@needs_onnx
 @pytest.mark.parametrize("batch, batched", [("batch", True), (1, False), (3, True)])
 def test_batches_give_per_frame_results(probe, batch, batched):
     detector = DETECTION.build("yolox_onnx", {"model_path": str(probe(batch=batch)), "max_batch": 2})
@@ -275,7 +266,6 @@ def test_batches_give_per_frame_results(probe, batch, batched):
         np.testing.assert_allclose(boxes[0, :4], CASES["landscape"][2], atol=1e-6)
 
 
-@needs_onnx
 def test_dynamic_input_size_comes_from_the_manifest(probe, tmp_path, monkeypatch):
     path = probe(input_size=None)  # dynamic height and width
     write_manifest(tmp_path, monkeypatch, path, input_size=[416, 416])
@@ -288,7 +278,6 @@ def test_dynamic_input_size_comes_from_the_manifest(probe, tmp_path, monkeypatch
     assert fixed.input_size == (320, 320)
 
 
-@needs_onnx
 def test_provider_is_recorded(probe):
     import onnxruntime
 
@@ -304,7 +293,6 @@ def test_provider_is_recorded(probe):
     )
 
 
-@needs_onnx
 @pytest.mark.parametrize(
     "kwargs, message",
     [
@@ -321,7 +309,6 @@ def test_wrong_interface_is_refused_naming_the_file(probe, kwargs, message):
     assert str(path) in str(error.value)
 
 
-@needs_onnx
 def test_unreadable_model_is_refused_naming_the_file(tmp_path):
     path = tmp_path / "broken.onnx"
     path.write_bytes(b"not an onnx model")
@@ -355,7 +342,6 @@ def write_manifest(folder, monkeypatch, model, sha256=True, input_size=None):
     return manifest
 
 
-@needs_onnx
 def test_weights_are_checked_before_any_model_is_loaded(probe, tmp_path, monkeypatch):
     import onnxruntime
 

@@ -8,7 +8,6 @@ import hashlib
 import json
 import subprocess
 import sys
-from importlib.util import find_spec
 from pathlib import Path
 
 import cv2
@@ -25,11 +24,6 @@ from pose_pipeline.weights import WeightsError
 
 sys.path.insert(0, str(Path(__file__).parent))
 from pose_onnx_models import MEAN, STD, centroid_model, probe_model
-
-needs_onnx = pytest.mark.skipif(
-    find_spec("onnxruntime") is None or find_spec("onnx") is None,
-    reason="needs onnxruntime and onnx (pip install onnxruntime onnx) to build and run the test models",
-)
 
 RGB = register_joint_set(JointSet("test-RGB", ("red", "green", "blue"), ()))
 BODY = (192, 256)  # RTMPose body input, W x H
@@ -218,7 +212,6 @@ def scene(frame_shape, boxes_per_frame, rng, sigma_input_px=3.0, input_size=BODY
     return frames, [np.array(b, float) for b in boxes_per_frame], truth
 
 
-@needs_onnx
 @pytest.mark.parametrize("name", ["simcc", "msra", "udp", "rtmw"])
 def test_estimators_find_known_points_in_full_frame_pixels(models, name):
     estimator = build(models, name)
@@ -245,7 +238,6 @@ def test_estimators_find_known_points_in_full_frame_pixels(models, name):
     print(f"{name}: worst error {worst:.4f} input pixels, bound {resolution + slack}")
 
 
-@needs_onnx
 def test_without_the_quarter_shift_the_msra_bound_would_fail(models):
     """The cases above hit offsets where the quarter shift matters: the plain argmax is off by more than the bound."""
     estimator = build(models, "msra")
@@ -268,7 +260,6 @@ def test_without_the_quarter_shift_the_msra_bound_would_fail(models):
 MEAN_TOL = 1e-4
 
 
-@needs_onnx
 def test_colour_order_mean_and_std_reach_the_model(tmp_path):
     # one joint per channel twice: confidence = clip(scale * mean(normalised channel) + offset), simcc_y adds delta
     path = probe_model(
@@ -294,7 +285,6 @@ def test_colour_order_mean_and_std_reach_the_model(tmp_path):
     assert np.isfinite(result[0, [0, 1, 2, 3, 5], :2]).all()
 
 
-@needs_onnx
 def test_heatmap_confidence_is_the_peak_clipped(tmp_path):
     path = probe_model(tmp_path / "probe_hm.onnx", kind="heatmap", scale=[0.1, 1.0, 0.1], offset=[0.5, 1.0, 0.5])
     estimator = TOP_DOWN.build("heatmap_onnx", {"model_path": str(path), "joint_set": RGB.name, "decoder": "msra"})
@@ -307,7 +297,6 @@ def test_heatmap_confidence_is_the_peak_clipped(tmp_path):
     np.testing.assert_allclose(result[0, :, :2], [[260.0, 200.0]] * 3, atol=1e-6)
 
 
-@needs_onnx
 def test_udp_models_get_udp_crops(tmp_path):
     path = probe_model(tmp_path / "probe_udp.onnx", kind="heatmap")
     estimator = TOP_DOWN.build("heatmap_onnx", {"model_path": str(path), "joint_set": RGB.name, "decoder": "udp"})
@@ -321,7 +310,6 @@ def test_udp_models_get_udp_crops(tmp_path):
     np.testing.assert_allclose(result[0, :, :2], [[x, y]] * 3, atol=1e-6)
 
 
-@needs_onnx
 def test_channels_reach_their_joints(models):
     """Blobs of three colours come back as joints red, green, blue (RGB input, the model's own mean and std)."""
     estimator = TOP_DOWN.build(
@@ -332,7 +320,6 @@ def test_channels_reach_their_joints(models):
     np.testing.assert_allclose(result[0, :, :2], truth[0][0], atol=0.1 * input_pixel(boxes[0][0], BODY, True))
 
 
-@needs_onnx
 def test_unreadable_boxes_give_nan_people(models):
     estimator = build(models, "simcc")
     frames, boxes, truth = scene((480, 640), [[[100, 100, 200, 250]]], np.random.default_rng(2))
@@ -343,7 +330,6 @@ def test_unreadable_boxes_give_nan_people(models):
     np.testing.assert_allclose(result[2, :3, :2], truth[0][0], atol=0.3 * input_pixel(boxes[0][0], BODY))
 
 
-@needs_onnx
 def test_no_frames_and_no_people(models):
     estimator = build(models, "msra")
     assert estimator([], []) == []
@@ -373,7 +359,6 @@ class CountingSession:
         return getattr(self.session, name)
 
 
-@needs_onnx
 def test_batched_equals_unbatched_and_crops_of_all_frames_go_together(models):
     rng = np.random.default_rng(3)
     frames, boxes, _ = scene((480, 640), CASES["two people, two frames"][1] * 2, rng)  # 4 frames, 6 people
@@ -402,7 +387,6 @@ def test_batched_equals_unbatched_and_crops_of_all_frames_go_together(models):
             np.testing.assert_array_equal(a, b, err_msg=label)
 
 
-@needs_onnx
 def test_output_satisfies_the_stage_contract(models):
     estimator = build(models, "rtmw")
     assert estimator.joint_set == "COCO-WholeBody-133"
@@ -414,7 +398,6 @@ def test_output_satisfies_the_stage_contract(models):
 # --- loading: joint counts, interfaces, weights, devices --------------------------------------------------------
 
 
-@needs_onnx
 @pytest.mark.parametrize("dynamic", [False, True])
 def test_wrong_joint_count_is_refused_naming_the_model(tmp_path, dynamic):
     path = centroid_model(tmp_path / "five.onnx", n_joints=5, dynamic_outputs=dynamic)
@@ -426,7 +409,6 @@ def test_wrong_joint_count_is_refused_naming_the_model(tmp_path, dynamic):
         TOP_DOWN.build("heatmap_onnx", {"model_path": str(heatmap), "joint_set": "Halpe-26"})
 
 
-@needs_onnx
 def test_wrong_simcc_length_and_interface_are_refused(tmp_path):
     path = centroid_model(tmp_path / "k3.onnx", split_ratio=3.0)
     with pytest.raises(ValueError, match=r"SimCC lengths 576, 768 do not match input 192x256 with split ratio 2"):
@@ -464,7 +446,6 @@ def write_manifest(folder: Path, monkeypatch, model: Path | None, sha256: str | 
     monkeypatch.delenv("POSE_PIPELINE_WEIGHTS", raising=False)
 
 
-@needs_onnx
 def test_weights_come_from_the_manifest_with_their_joint_set_and_decoder(models, tmp_path, monkeypatch):
     model = models["rgb"]
     digest = hashlib.sha256(model.read_bytes()).hexdigest()
@@ -474,7 +455,6 @@ def test_weights_come_from_the_manifest_with_their_joint_set_and_decoder(models,
     assert estimator.model_path == tmp_path / "pose_probe.onnx"
 
 
-@needs_onnx
 def test_missing_or_corrupt_weights_stop_before_anything_loads(models, tmp_path, monkeypatch):
     import onnxruntime
 
@@ -494,7 +474,6 @@ def test_missing_or_corrupt_weights_stop_before_anything_loads(models, tmp_path,
         TOP_DOWN.build("rtmpose_onnx", {"model_path": str(tmp_path / "nowhere.onnx")})
 
 
-@needs_onnx
 def test_devices(models):
     import onnxruntime
 
@@ -589,7 +568,6 @@ def test_wholebody_hands_and_sigmas_follow_mmpose():
 # --- combined ---------------------------------------------------------------------------------------------------
 
 
-@needs_onnx
 def test_combined_replaces_and_appends_joints_from_the_extra_method(models):
     base = {"method": "rtmpose_onnx", "params": {"model_path": str(models["simcc"]), "threads": 1}}
     extra = {
@@ -626,7 +604,6 @@ def test_combined_replaces_and_appends_joints_from_the_extra_method(models):
     assert get_joint_set(replace_only.joint_set).sigmas == COCO17.sigmas
 
 
-@needs_onnx
 def test_combined_refuses_bad_mappings(models):
     base = {"method": "rtmpose_onnx", "params": {"model_path": str(models["simcc"])}}
     extra = {"method": "heatmap_onnx", "params": {"model_path": str(models["rgb"]), "joint_set": RGB.name}}

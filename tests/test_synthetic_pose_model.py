@@ -10,7 +10,6 @@ and through the pipeline's own wrapper (``heatmap_onnx``), which must run the mo
 from __future__ import annotations
 
 import hashlib
-from importlib.util import find_spec
 
 import cv2
 import numpy as np
@@ -18,8 +17,6 @@ import pytest
 
 from pose_pipeline.synthetic import SceneRenderer, crossing_scene, walking_scene
 from pose_pipeline.weights import DEFAULT_MANIFEST, load_manifest
-
-pytestmark = pytest.mark.skipif(find_spec("onnxruntime") is None, reason="needs onnxruntime (pip install onnxruntime)")
 
 NAME = "synthetic_pose_coco17"
 INPUT_W, INPUT_H = 192, 256
@@ -147,7 +144,6 @@ def test_localises_joints_with_a_minimal_crop_and_decoder(session, people):
 
 
 def test_localises_joints_through_the_pipeline_wrapper(people, monkeypatch):
-    pytest.importorskip("pose_pipeline.keypoints.onnx_topdown")
     from pose_pipeline.stages import TOP_DOWN
 
     monkeypatch.delenv("POSE_PIPELINE_MANIFEST", raising=False)
