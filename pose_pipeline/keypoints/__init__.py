@@ -15,6 +15,7 @@ Cropping (`crop`) and decoding (`decode`) follow mmpose 1.x. Only OpenCV and num
 torch and mmpose load when an estimator is built.
 """
 
+from ..dlc import estimator as _dlc_estimator  # noqa: F401  (registers the 'dlc' method)
 from . import combine, mmpose, onnx_topdown, synthetic
 from .combine import CombinedEstimator
 from .onnx_topdown import OnnxTopDownEstimator

@@ -20,7 +20,7 @@ import numpy as np
 from .. import database
 
 # Stage modules in dependency order; later issues append theirs.
-STAGE_MODULES = ("video", "tracking", "keypoints", "overlays")
+STAGE_MODULES = ("video", "tracking", "keypoints", "overlays", "dlc_data", "dlc_training", "dlc_models", "dlc_report")
 
 # The columns of every method Lookup table; ``{name}`` is the table's name attribute (see `sync_lookup`).
 LOOKUP_DEFINITION = """

@@ -1,0 +1,1 @@
+"""DeepLabCut model sweeps: projects, training, evaluation and their report."""
