@@ -14,13 +14,14 @@ work directory (and must stay empty), and every non-loopback socket connection r
     python scripts/dlc_smoke.py --timm-weights resnet50_gn.safetensors         # ImageNet init from a local timm file
     python scripts/dlc_smoke.py --net-type resnet_101 --model-name resnet152   # ResNet-152 through timm's name
 
-Run it in a venv that has ``deeplabcut==3.0.2`` (see docs/deeplabcut.md); it does not import pose_pipeline.
+Run it in a venv with the ``dlc`` extra (see docs/deeplabcut.md). It drives DeepLabCut's user-facing API directly;
+from pose_pipeline it takes only the backbone registration, weight initialisation and contrast augmentation
+(`pose_pipeline.dlc`), so both exercise the same code.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -28,6 +29,9 @@ import socket
 import sys
 import time
 from pathlib import Path
+
+from pose_pipeline.dlc.augment import brightness_contrast
+from pose_pipeline.dlc.backbones import BackboneSpec, apply_backbone, make_weight_init_file, register_timm_backbone
 
 BODYPARTS = ["head", "body", "tail"]
 COLOURS = [(230, 40, 40), (40, 200, 40), (60, 80, 240)]  # RGB
@@ -147,132 +151,6 @@ def write_labels(project: Path, scorer: str, video_stem: str, frames, keypoints,
 
 
 # --------------------------------------------------------------------------------------------------------------------
-# backbones DeepLabCut 3 lacks (MobileNetV2, EfficientNet-B0/B3): any timm model, registered into DLC's registry
-# --------------------------------------------------------------------------------------------------------------------
-
-
-def register_timm_backbone() -> None:
-    """Register ``TimmFeatureBackbone`` in DeepLabCut's BACKBONES registry (idempotent). It must be registered in
-    every process that builds the model: training, evaluation and video analysis all rebuild it from
-    pytorch_config.yaml."""
-    import timm
-    from deeplabcut.pose_estimation_pytorch.models.backbones.base import BACKBONES, BaseBackbone
-
-    if "TimmFeatureBackbone" in BACKBONES:
-        return
-
-    class TimmFeatureBackbone(BaseBackbone):
-        """The last feature map of any timm model (``features_only``), at ``output_stride`` 8, 16 or 32."""
-
-        def __init__(self, model_name: str, output_stride: int = 16, pretrained: bool = False, **kwargs) -> None:
-            super().__init__(stride=output_stride, **kwargs)
-            if pretrained:
-                raise ValueError("TimmFeatureBackbone never downloads weights: use weight_init with a local file")
-            self.model = timm.create_model(
-                model_name, pretrained=False, features_only=True, out_indices=(-1,), output_stride=output_stride
-            )
-
-        def forward(self, x):
-            return self.model(x)[-1]
-
-    BACKBONES.register_module(module=TimmFeatureBackbone)
-
-
-def use_timm_backbone(cfg: dict, model_name: str, output_stride: int = 16) -> int:
-    """Swap the backbone of a DeepLabCut pose config (dict, in place) for a timm model; returns its channels."""
-    import timm
-
-    channels = timm.create_model(model_name, pretrained=False, features_only=True, out_indices=(-1,)).feature_info
-    channels = channels.channels()[-1]
-    cfg["model"]["backbone"] = {
-        "type": "TimmFeatureBackbone",
-        "model_name": model_name,
-        "output_stride": output_stride,
-        "freeze_bn_stats": False,
-        "freeze_bn_weights": False,
-    }
-    cfg["model"]["backbone_output_channels"] = channels
-    for head in cfg["model"]["heads"].values():
-        for key, sub in head.items():
-            if key.endswith("_config") and isinstance(sub, dict) and "channels" in sub:
-                sub["channels"][0] = channels
-    return channels
-
-
-def add_brightness_contrast(limit: float, p: float = 0.5) -> None:
-    """DeepLabCut 3's augmentation config has no contrast/brightness key (only hist_eq, grayscale, noise, blur,
-    covering, elastic). Wrap its ``build_transforms`` so training transforms (those with ``affine`` or
-    ``crop_sampling``) also get albumentations' RandomBrightnessContrast, inserted before normalisation."""
-    import albumentations as A
-    from deeplabcut.pose_estimation_pytorch.apis import training
-
-    original = getattr(training.build_transforms, "__wrapped__", training.build_transforms)
-
-    def build_transforms(augmentations: dict):
-        compose = original(augmentations)
-        if augmentations.get("affine") is None and not augmentations.get("crop_sampling"):
-            return compose  # an inference transform
-        transforms = list(compose.transforms)
-        at = next((i for i, t in enumerate(transforms) if isinstance(t, A.Normalize)), len(transforms))
-        transforms.insert(at, A.RandomBrightnessContrast(brightness_limit=limit, contrast_limit=limit, p=p))
-        return A.Compose(
-            transforms,
-            keypoint_params=compose.processors["keypoints"].params,
-            bbox_params=compose.processors["bboxes"].params,
-        )
-
-    build_transforms.__wrapped__ = original
-    training.build_transforms = build_transforms
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# explicit weight initialisation
-# --------------------------------------------------------------------------------------------------------------------
-
-
-def make_weight_init_file(model_cfg: dict, out: Path, seed: int, timm_weights: Path | None) -> dict:
-    """Write a DeepLabCut-format snapshot ({"model": state_dict}) whose backbone is either randomly initialised
-    (seeded: "from scratch") or loaded from a local timm checkpoint, and return the weight_init record.
-
-    DeepLabCut's ``PoseModel.build(weight_init=...)`` loads ``backbone.*`` (and ``neck.*``) from this file, strictly;
-    the heads keep their own initialisation unless ``with_decoder=True``.
-    """
-    import copy
-
-    import torch
-    from deeplabcut.pose_estimation_pytorch.models import PoseModel
-
-    torch.manual_seed(seed)
-    model = PoseModel.build(copy.deepcopy(model_cfg["model"]), weight_init=None, pretrained_backbone=False)
-    source = f"random init (torch.manual_seed({seed}))"
-    if timm_weights is not None:
-        if timm_weights.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(str(timm_weights))
-        else:
-            state = torch.load(timm_weights, map_location="cpu", weights_only=True)
-            state = state.get("state_dict", state.get("model", state))
-        target = model.backbone.model  # the timm model inside DeepLabCut's ResNet/DLCRNet wrapper
-        wanted = set(target.state_dict())
-        state = {k: v for k, v in state.items() if k in wanted}  # drops the ImageNet classifier (fc.*)
-        missing = wanted - set(state)
-        if missing:
-            raise ValueError(f"{timm_weights} lacks {len(missing)} backbone tensors, e.g. {sorted(missing)[:5]}")
-        target.load_state_dict(state, strict=True)
-        source = f"timm checkpoint {timm_weights.name}"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"model": model.state_dict(), "metadata": {"source": source, "seed": seed}}, out)
-    sha = hashlib.sha256(out.read_bytes()).hexdigest()
-    return {
-        "weight_init": {"snapshot_path": str(out), "with_decoder": False, "memory_replay": False},
-        "source": source,
-        "sha256": sha,
-        "bytes": out.stat().st_size,
-    }
-
-
-# --------------------------------------------------------------------------------------------------------------------
 # main
 # --------------------------------------------------------------------------------------------------------------------
 
@@ -354,7 +232,9 @@ def main(argv: list[str] | None = None) -> dict:
         model_cfg["model"]["backbone"]["model_name"] = args.model_name
     if args.timm_backbone:  # written into pytorch_config.yaml, so evaluation and analysis rebuild the same model
         register_timm_backbone()
-        use_timm_backbone(model_cfg, args.timm_backbone)
+        model_cfg = apply_backbone(
+            model_cfg, BackboneSpec(args.timm_backbone, args.net_type, "", timm_model=args.timm_backbone)
+        )
         auxiliaryfunctions.write_plainconfig(str(loader.model_config_path), model_cfg)
     init = make_weight_init_file(
         model_cfg,
@@ -375,19 +255,18 @@ def main(argv: list[str] | None = None) -> dict:
     }
     if args.model_name:
         updates["model.backbone.model_name"] = args.model_name
-    if args.contrast:
-        add_brightness_contrast(args.contrast)
     t = time.perf_counter()
-    deeplabcut.train_network(
-        str(config),
-        shuffle=1,
-        device="cpu",
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        save_epochs=args.save_epochs,
-        display_iters=1,
-        pytorch_cfg_updates=updates,
-    )
+    with brightness_contrast(args.contrast):
+        deeplabcut.train_network(
+            str(config),
+            shuffle=1,
+            device="cpu",
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            save_epochs=args.save_epochs,
+            display_iters=1,
+            pytorch_cfg_updates=updates,
+        )
     times["train_s"] = time.perf_counter() - t
 
     # 4. evaluate every snapshot -----------------------------------------------------------------------------------
