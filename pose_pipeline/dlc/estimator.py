@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..keypoints.crop import PIXEL_CENTRE, as_boxes, valid_boxes
+from ..keypoints.crop import PIXEL_CENTRE, estimator_inputs, valid_boxes
 from ..skeletons import JointSet, register_joint_set
 from ..stages import TOP_DOWN
 
@@ -103,13 +103,7 @@ class DLCEstimator:
     def __call__(self, frames: Sequence[np.ndarray], boxes: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Keypoints of the people in ``boxes`` (one (N_i, 4) x, y, w, h array per frame), one (N_i, J, 3) array
         per frame: x, y full-frame pixels, confidence in [0, 1]; NaN for boxes that cannot be read."""
-        frames = list(frames)
-        boxes = [as_boxes(b) for b in boxes]
-        if len(frames) != len(boxes):
-            raise ValueError(f"got {len(frames)} frames but {len(boxes)} box arrays; give one (N, 4) array per frame")
-        for frame in frames:
-            if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-                raise ValueError(f"frames must be (H, W, 3) uint8 RGB, got {frame.dtype} {frame.shape}")
+        frames, boxes = estimator_inputs(frames, boxes)
         results = [np.full((len(b), self.n_joints, 3), np.nan) for b in boxes]
 
         groups: dict[tuple[int, int], list[tuple[int, int, int, int]]] = {}  # crop (h, w) -> (frame, box, x0, y0)

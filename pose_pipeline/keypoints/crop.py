@@ -111,3 +111,15 @@ def warp(frame: np.ndarray, crop: Crop, input_size: Sequence[int]) -> np.ndarray
     return cv2.warpAffine(
         frame, crop.matrix, (int(width), int(height)), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
     )
+
+
+def estimator_inputs(frames, boxes) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The frames and per-frame (N, 4) box arrays of a top-down estimator call, checked."""
+    frames = list(frames)
+    boxes = [as_boxes(b) for b in boxes]
+    if len(frames) != len(boxes):
+        raise ValueError(f"got {len(frames)} frames but {len(boxes)} box arrays; give one (N, 4) array per frame")
+    for frame in frames:
+        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+            raise ValueError(f"frames must be (H, W, 3) uint8 RGB, got {frame.dtype} {frame.shape}")
+    return frames, boxes

@@ -33,7 +33,7 @@ from pose_pipeline.skeletons import get_joint_set
 from pose_pipeline.stages import TOP_DOWN
 from pose_pipeline.weights import WeightsError, load_manifest, require_weights
 
-from .crop import PADDING, Crop, as_boxes, make_crops, valid_boxes, warp
+from .crop import PADDING, Crop, estimator_inputs, make_crops, valid_boxes, warp
 from .decode import decode_heatmaps, decode_simcc
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -194,13 +194,7 @@ class OnnxTopDownEstimator:
     def __call__(self, frames: Sequence[np.ndarray], boxes: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Keypoints of the people in ``boxes`` (one (N_i, 4) x, y, w, h array per frame), one (N_i, J, 3) array
         per frame: x, y full-frame pixels, confidence in [0, 1]; NaN for boxes that cannot be read."""
-        frames = list(frames)
-        boxes = [as_boxes(b) for b in boxes]
-        if len(frames) != len(boxes):
-            raise ValueError(f"got {len(frames)} frames but {len(boxes)} box arrays; give one (N, 4) array per frame")
-        for frame in frames:
-            if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-                raise ValueError(f"frames must be (H, W, 3) uint8 RGB, got {frame.dtype} {frame.shape}")
+        frames, boxes = estimator_inputs(frames, boxes)
         results = [np.full((len(b), self.n_joints, 3), np.nan) for b in boxes]
         pending: list[tuple[int, int, Crop, np.ndarray]] = []
 
