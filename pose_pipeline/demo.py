@@ -65,6 +65,7 @@ def run_demo(workdir: Path | None = None, echo=print) -> dict:
         "  pose-pipeline status\n"
         f"  SQL: SELECT * FROM {VideoInfo.full_table_name}\n"
         "  Jupyter: notebooks/02_annotate_tracklets.ipynb (annotation widget)\n"
+        '  DeepLabCut sweeps: pip install -e ".[dlc]", then notebooks/05_dlc_sweep.ipynb\n'
         f"\ndemo finished in {time.perf_counter() - started:.1f} s; videos in {workdir}"
     )
     return {"key": key, "video": video_path, "workdir": workdir, "n_videos": len(Video & key)}

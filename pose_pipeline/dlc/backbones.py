@@ -10,9 +10,10 @@ Where a model cannot equal the DeepLabCut 2.x (TensorFlow) original, its descrip
 from __future__ import annotations
 
 import copy
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from ..video.probe import file_sha256
 
 
 @dataclass(frozen=True)
@@ -191,12 +192,8 @@ def make_weight_init_file(model_cfg: dict, out: Path, seed: int, imagenet_file: 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"model": model.state_dict(), "metadata": {"source": source, "seed": seed}}, out)
-    digest = hashlib.sha256()
-    with open(out, "rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            digest.update(chunk)
     return {
         "weight_init": {"snapshot_path": str(out), "with_decoder": False, "memory_replay": False},
         "source": source,
-        "sha256": digest.hexdigest(),
+        "sha256": file_sha256(out),
     }

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from ..keypoints.metrics import keypoint_accuracy
+from ..keypoints.metrics import keypoint_accuracy, keypoint_errors
 from .engine import require_deeplabcut, resolve_device
 from .project import LabelledFrames
 
@@ -76,14 +76,12 @@ def evaluate_predictions(
 
 def occluded_vs_visible(predictions: np.ndarray, frames: LabelledFrames, indices: Sequence[int]) -> dict:
     """Mean errors on keypoints the labels mark occluded (visibility 1) and visible (2), where known."""
-    if frames.visibility is None:
-        return {"mean_error_occluded": np.nan, "mean_error_visible": np.nan, "n_occluded": 0, "n_visible": 0}
-    indices = np.asarray(indices, dtype=int)
-    distance = np.linalg.norm(predictions[indices, :, :2] - frames.keypoints[indices], axis=-1)
-    visibility = frames.visibility[indices]
     out = {}
+    indices = np.asarray(indices, dtype=int)
     for name, flag in (("occluded", 1), ("visible", 2)):
-        values = distance[(visibility == flag) & np.isfinite(distance)]
-        out[f"mean_error_{name}"] = float(values.mean()) if values.size else np.nan
-        out[f"n_{name}"] = int(values.size)
+        if frames.visibility is None:
+            out[f"mean_error_{name}"], out[f"n_{name}"] = np.nan, 0
+            continue
+        errors = keypoint_errors(predictions[indices], frames.keypoints[indices], frames.visibility[indices] == flag)
+        out[f"mean_error_{name}"], out[f"n_{name}"] = errors["mean_error"], errors["n_errors"]
     return out

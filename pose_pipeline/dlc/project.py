@@ -53,7 +53,7 @@ def _image_name(index: tuple) -> str:
 
 def read_dlc_project(config_path) -> LabelledFrames:
     """The labelled frames of an existing single-animal DeepLabCut project (``config.yaml`` plus its
-    ``CollectedData`` files), checked with `check_labels`."""
+    ``CollectedData`` files). Bodyparts and image files are checked here; `check_labels` checks the rest."""
     import cv2
     import pandas as pd
     from deeplabcut.utils import auxiliaryfunctions
@@ -96,9 +96,7 @@ def read_dlc_project(config_path) -> LabelledFrames:
         return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
     skeleton = tuple(tuple(pair) for pair in cfg.get("skeleton") or () if len(pair) == 2)
-    frames = LabelledFrames(bodyparts, skeleton, paths, xy, load, scorer=scorer)
-    check_labels(frames)
-    return frames
+    return LabelledFrames(bodyparts, skeleton, paths, xy, load, scorer=scorer)
 
 
 def check_bodyparts(expected, found, *, source: str) -> None:
@@ -112,8 +110,9 @@ def check_bodyparts(expected, found, *, source: str) -> None:
         raise LabelError(f"{source}: the labels' bodyparts differ from the config's ({detail})")
 
 
-def check_labels(frames: LabelledFrames) -> None:
-    """Refuse duplicate images (by name or by content), malformed label arrays and labels outside every image.
+def check_labels(frames: LabelledFrames, *, pixels: bool = True) -> None:
+    """Refuse duplicate images (by name, and with ``pixels`` by content), malformed label arrays and projects
+    without a label. A caller that decodes every image anyway passes ``pixels=False`` and `check_new_pixels` each.
 
     NaN labels are kept: DeepLabCut leaves unlabelled bodyparts out of training and of its metrics, and so do we.
     """
@@ -125,14 +124,20 @@ def check_labels(frames: LabelledFrames) -> None:
         for path in frames.image_paths:
             (dupes.append(path) if path in seen else seen.add(path))
         raise LabelError(f"duplicate labelled images: {dupes[:5]}")
-    digests: dict[str, str] = {}
-    for i, image in enumerate(frames.images()):
-        digest = hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest()
-        if digest in digests:
-            raise LabelError(f"duplicate frames: {frames.image_paths[i]} has the same pixels as {digests[digest]}")
-        digests[digest] = frames.image_paths[i]
     if n == 0 or np.isnan(frames.keypoints).all():
         raise LabelError("no labelled keypoints")
+    if pixels:
+        seen: dict[str, str] = {}
+        for path, image in zip(frames.image_paths, frames.images(), strict=True):
+            check_new_pixels(path, image, seen)
+
+
+def check_new_pixels(path: str, image: np.ndarray, seen: dict[str, str]) -> None:
+    """Refuse ``image`` if an earlier one (``seen``: digest -> path, updated here) has the same pixels."""
+    digest = hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest()
+    if digest in seen:
+        raise LabelError(f"duplicate frames: {path} has the same pixels as {seen[digest]}")
+    seen[digest] = path
 
 
 def write_dlc_project(frames: LabelledFrames, root, *, task: str = "pose_pipeline", video: str = "frames") -> Path:

@@ -39,6 +39,8 @@ from scipy import stats
 from scipy.integrate import IntegrationWarning
 from statsmodels.stats.multicomp import pairwise_tukeyhsd
 
+from ..jsonable import jsonable
+
 DESCRIBE_COLUMNS = ["n", "mean", "sd", "sem", "ci_low", "ci_high", "median", "n_missing"]
 POSTHOC_COLUMNS = ["group_a", "group_b", "mean_diff", "median_diff", "p_adj", "significant", "hedges_g"]
 LINESTYLES = ["-", "--", ":", "-."]
@@ -77,25 +79,6 @@ def _sorted_labels(values) -> list:
         return sorted(labels)
     except TypeError:
         return labels
-
-
-def _jsonable(value: Any) -> Any:
-    """Plain Python for ``json.dumps(..., allow_nan=False)``: NaN/inf become None, numpy scalars Python ones."""
-    if isinstance(value, pd.DataFrame):
-        return [_jsonable(row) for row in value.to_dict(orient="records")]
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if value is pd.NA or value is pd.NaT:
-        return None
-    return str(value)
 
 
 def _summary(values: np.ndarray, confidence: float) -> dict[str, float]:
@@ -173,7 +156,7 @@ class GroupComparison:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable content (NaN as None, tables as lists of records), e.g. for a database json column."""
-        return _jsonable(
+        return jsonable(
             {
                 "test": self.test,
                 "statistic": self.statistic,
@@ -353,7 +336,7 @@ class RepeatedMeasures:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable content (NaN as None, tables as lists of records)."""
-        return _jsonable(
+        return jsonable(
             {
                 "statistic": self.statistic,
                 "p_value": self.p_value,
@@ -449,7 +432,7 @@ class Plateau:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable content (NaN as None, tables as lists of records)."""
-        return _jsonable(
+        return jsonable(
             {
                 "x_relative": self.x_relative,
                 "x_posthoc": self.x_posthoc,

@@ -140,7 +140,8 @@ def train_model(
     if sorted(loader.split["train"]) != sorted(train_indices) or sorted(loader.split["test"]) != sorted(test_indices):
         raise RuntimeError(f"DeepLabCut made a different split than asked in {loader.model_folder}")
 
-    image_size = max(image.shape[1] for image in frames.images()), max(image.shape[0] for image in frames.images())
+    shapes = [image.shape[:2] for image in frames.images()]
+    image_size = max(w for _, w in shapes), max(h for h, _ in shapes)
     cfg = pose_config(auxiliaryfunctions.read_plainconfig(str(loader.model_config_path)), settings, plan, seed,
                       image_size)  # fmt: skip
     init = make_weight_init_file(cfg, workdir / "weight_init.pt", seed, imagenet_file)

@@ -13,7 +13,7 @@ import datajoint as dj
 import numpy as np
 
 from ..dlc.backbones import BACKBONES
-from ..dlc.project import LabelError, LabelledFrames, check_labels
+from ..dlc.project import LabelError, LabelledFrames, check_labels, check_new_pixels
 
 STAGE = "dlc_data"
 schema = dj.Schema()
@@ -146,12 +146,13 @@ def _outside_to_nan(keypoints: np.ndarray, shape) -> tuple[np.ndarray, int]:
 
 def insert_project(name: str, frames: LabelledFrames, *, source: str, sigmas=None) -> dict:
     """Store labelled frames as project ``name`` (checked first: nothing is stored if they are refused)."""
-    check_labels(frames)
+    check_labels(frames, pixels=False)  # duplicate pixels are checked below, as each image is encoded
     n_joints = len(frames.bodyparts)
     sigmas = [0.1] * n_joints if sigmas is None else [float(s) for s in np.broadcast_to(sigmas, (n_joints,))]
     key = {"dlc_project": name}
-    rows, outside = [], 0
+    rows, outside, seen = [], 0, {}
     for i, image in enumerate(frames.images()):
+        check_new_pixels(frames.image_paths[i], image, seen)
         keypoints, n_outside = _outside_to_nan(frames.keypoints[i], image.shape)
         outside += n_outside
         visibility = None if frames.visibility is None else np.where(np.isnan(keypoints[:, 0]), 0,
@@ -189,6 +190,11 @@ def create_synthetic_project(name: str, n_frames: int = 200, *, size=(128, 128),
                             visibility=scene.visibility)  # fmt: skip
     source = f"render_reaching(n_frames={n_frames}, size={tuple(size)}, seed={seed}, occlusion={occlusion})"
     return insert_project(name, frames, source=source)
+
+
+def project_labels(project: str) -> np.ndarray:
+    """(frames, bodyparts, 2) labels of a project, in frame order, without fetching its images."""
+    return np.stack((DLCProject.Frame & {"dlc_project": project}).fetch("keypoints", order_by="frame_index"))
 
 
 def labelled_frames(project) -> LabelledFrames:
@@ -342,4 +348,4 @@ def member_settings(key) -> dict:
 
 
 __all__ = ["DLCProject", "DataSplit", "LabelError", "ModelConfig", "Sweep", "create_synthetic_project",
-           "define_split", "define_sweep", "import_dlc_project", "labelled_frames", "split_frames"]  # fmt: skip
+           "define_split", "define_sweep", "import_dlc_project", "labelled_frames", "project_labels", "split_frames"]  # fmt: skip

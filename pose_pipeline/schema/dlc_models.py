@@ -9,6 +9,7 @@ from pathlib import Path
 
 import datajoint as dj
 
+from ..jsonable import jsonable
 from ..video.probe import file_sha256
 from .dlc_training import SnapshotEvaluation, fetch_snapshot
 from .files import fetch_to_cache, insert_with_file
@@ -73,10 +74,8 @@ def import_model_folder(folder, name: str, snapshot: str = "") -> dict:
 
 
 def _insert(name: str, config: dict, snapshot: Path, source: str) -> dict:
-    from .dlc_training import _jsonable
-
     row = {"dlc_model": name, "bodyparts": list(config["metadata"]["bodyparts"]), "source": source[:1000],
-           "pytorch_config": _jsonable(config), "sha256": file_sha256(snapshot)}  # fmt: skip
+           "pytorch_config": jsonable(config), "sha256": file_sha256(snapshot)}  # fmt: skip
     insert_with_file(DLCModel, row, "snapshot", snapshot)
     return {"dlc_model": name}
 

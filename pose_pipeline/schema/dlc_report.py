@@ -17,8 +17,10 @@ import datajoint as dj
 import numpy as np
 import pandas as pd
 
-from .dlc_data import ModelConfig, Sweep, labelled_frames
-from .dlc_training import InferenceBenchmark, SnapshotEvaluation, Training, _jsonable
+from ..jsonable import jsonable
+from ..keypoints.metrics import keypoint_distances
+from .dlc_data import ModelConfig, Sweep, project_labels
+from .dlc_training import InferenceBenchmark, SnapshotEvaluation, Training
 
 STAGE = "dlc_report"
 schema = dj.Schema()
@@ -71,8 +73,8 @@ class SweepReport(dj.Computed):
         comparison = _comparison(errors)
         plateaus = _plateaus(frame_errors(key["sweep"]))
         normalized = report.normalized_metrics(table, {m: better for m, (_, better) in TABLE_METRICS.items()})
-        self.insert1({**key, "results": _jsonable(results.to_dict("records")),
-                      "table2": _jsonable(table.reset_index().to_dict("records")), "backbone_comparison": comparison,
+        self.insert1({**key, "results": jsonable(results.to_dict("records")),
+                      "table2": jsonable(table.reset_index().to_dict("records")), "backbone_comparison": comparison,
                       "plateaus": plateaus, "heatmap_png": _png(report.metric_heatmap(normalized)),
                       "learning_curves_png": _png(report.learning_curves(curves, y="mean_error",
                                                                          hue="model_config", style="split"))})  # fmt: skip
@@ -84,7 +86,7 @@ def _comparison(errors: pd.DataFrame) -> dict:
     if errors.backbone.nunique() < 2:
         return {"note": "fewer than two backbones: nothing to compare"}
     result = report.compare_groups(errors, "error", "backbone", subject="frame")
-    return _jsonable(result.to_dict())
+    return jsonable(result.to_dict())
 
 
 def _plateaus(errors: pd.DataFrame) -> list[dict]:
@@ -98,7 +100,7 @@ def _plateaus(errors: pd.DataFrame) -> list[dict]:
             continue
         per_frame = curve.groupby(["frame", "iterations"], as_index=False).error.mean()
         plateau = report.detect_plateau(per_frame, x="iterations", y="error", subject="frame")
-        out.append({**row, **_jsonable(plateau.to_dict())})
+        out.append({**row, **jsonable(plateau.to_dict())})
     return out
 
 
@@ -150,7 +152,7 @@ def sweep_results(sweep: str) -> pd.DataFrame:
 def frame_errors(sweep: str, last_only: bool = False) -> pd.DataFrame:
     """Mean Euclidean error of every frame of every evaluated snapshot (rows: member, snapshot, split, frame)."""
     project = (Sweep & {"sweep": sweep}).fetch1("dlc_project")
-    truth = labelled_frames(project).keypoints
+    truth = project_labels(project)
     members = _members(sweep).set_index("member")
     rows = []
     evaluations = (SnapshotEvaluation * Training.Snapshot.proj(snapshot_iterations="iterations")
@@ -164,7 +166,7 @@ def frame_errors(sweep: str, last_only: bool = False) -> pd.DataFrame:
     for row in evaluations:
         if last_only and row["epoch"] != last[row["member"]]:
             continue
-        distance = np.linalg.norm(row["predictions"][..., :2] - truth, axis=-1)
+        distance = keypoint_distances(row["predictions"], truth)
         member = members.loc[row["member"]]
         for split, frames in splits[row["member"]].items():
             with warnings.catch_warnings():  # a frame without labels: NaN, left out below

@@ -18,6 +18,8 @@ import numpy as np
 
 from .. import database
 from ..dlc.evaluation import SPLITS, SnapshotPredictor, evaluate_predictions, occluded_vs_visible
+from ..jsonable import jsonable
+from ..keypoints.metrics import keypoint_errors
 from ..video.probe import file_sha256
 from . import nan_to_null
 from .dlc_data import DLCProject, Sweep, labelled_frames, member_settings, split_frames
@@ -87,8 +89,8 @@ class Training(dj.Computed):
             init = {k: v for k, v in run.weight_init.items() if k != "weight_init"}
             self.insert1({**key, "device": run.device, "seconds": run.seconds, "peak_memory_mb": run.peak_memory_mb,
                           "iterations_per_epoch": plan.iterations_per_epoch, "epochs": plan.epochs,
-                          "plan": plan.to_dict(), "pytorch_config": _jsonable(run.pytorch_config),
-                          "weight_init": init, "learning_curve": _jsonable(run.learning_stats.to_dict("records")),
+                          "plan": plan.to_dict(), "pytorch_config": jsonable(run.pytorch_config),
+                          "weight_init": init, "learning_curve": jsonable(run.learning_stats.to_dict("records")),
                           "train_frames": np.asarray(train, np.int64), "test_frames": np.asarray(test, np.int64),
                           "deeplabcut_version": deeplabcut.__version__, "torch_version": torch.__version__})  # fmt: skip
             for epoch, path in run.snapshots.items():
@@ -103,21 +105,6 @@ def _work_root():
     root = database.cache_dir() / "dlc_work"
     root.mkdir(parents=True, exist_ok=True)
     return str(root)
-
-
-def _jsonable(value):
-    """NaN and infinities as None, numpy scalars as Python numbers: JSON columns on every backend."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    if isinstance(value, str | int | float | bool) or value is None:
-        return value
-    return str(value)
 
 
 def fetch_snapshot(key) -> tuple[dict, str]:
@@ -204,11 +191,20 @@ class SnapshotEvaluation(dj.Computed):
         splits = dict(zip(SPLITS, (Training & key).fetch1("train_frames", "test_frames"), strict=True))
         started = time.perf_counter()
         predictor = SnapshotPredictor(config, snapshot, device=sweep["device"])
-        predictions = predictor.predict(frames.images())
+        test = np.asarray(splits["test"], dtype=int)
+        test_images = {}  # kept from the pass over every frame, for the occlusion test
+
+        def every_image():
+            for i, image in enumerate(frames.images()):
+                if i in test_set:
+                    test_images[i] = image
+                yield image
+
+        test_set = set(test.tolist())
+        predictions = predictor.predict(every_image())
         metrics = evaluate_predictions(predictions, frames, splits, pcutoff=sweep["pcutoff"],
                                        pck_pixels=sweep["pck_pixels"], sigmas=project["sigmas"])  # fmt: skip
-        test = np.asarray(splits["test"], dtype=int)
-        covered, mask = occlude(np.stack([frames.load(int(i)) for i in test]), frames.keypoints[test], **OCCLUSION)
+        covered, mask = occlude(np.stack([test_images[i] for i in test]), frames.keypoints[test], **OCCLUSION)
         occluded = predictor.predict(iter(covered))
         seconds = time.perf_counter() - started
 
@@ -233,17 +229,15 @@ class SnapshotEvaluation(dj.Computed):
 
 def occlusion_scores(clean: np.ndarray, occluded: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> dict:
     """Errors of predictions on clean and occluded copies of the same frames, and the 1-5 robustness score."""
-    d_clean = np.linalg.norm(clean[..., :2] - truth, axis=-1)
-    d_occluded = np.linalg.norm(occluded[..., :2] - truth, axis=-1)
-    labelled = np.isfinite(truth).all(axis=-1)
-    covered, others = mask & labelled, ~mask & labelled
-    error_occluded = float(np.nanmean(d_occluded[covered])) if covered.any() else np.nan
-    error_unoccluded = float(np.nanmean(d_clean[covered])) if covered.any() else np.nan
+    covered = keypoint_errors(occluded, truth, mask)
+    unoccluded = keypoint_errors(clean, truth, mask)
+    others = keypoint_errors(occluded, truth, ~mask)
+    error_occluded, error_unoccluded = covered["mean_error"], unoccluded["mean_error"]
     degradation = error_occluded / error_unoccluded if error_unoccluded > 0 else np.nan
     score = 1 + sum(degradation <= limit for limit in OCCLUSION_SCORE_LIMITS) if np.isfinite(degradation) else 1
     return {"error_occluded": error_occluded, "error_unoccluded": error_unoccluded,
-            "error_others": float(np.nanmean(d_occluded[others])) if others.any() else np.nan,
-            "degradation": degradation, "score": int(score), "num_occluded": int(covered.sum())}  # fmt: skip
+            "error_others": others["mean_error"], "degradation": degradation, "score": int(score),
+            "num_occluded": covered["n_labelled"]}  # fmt: skip
 
 
 @schema
