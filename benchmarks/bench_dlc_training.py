@@ -36,6 +36,8 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from benchmarks.embedded import use_embedded_database
+
 TARGET = 1.1
 PROJECT, CONFIG, DEVICE = "bench_reach", "bench_config", "cpu"
 
@@ -62,16 +64,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def setup(home: Path, args) -> None:
     """The embedded database in ``home``, a synthetic reaching project and one model configuration."""
-    os.environ["POSE_PIPELINE_HOME"] = str(home)
-    os.environ["POSE_PIPELINE_SCHEMA_PREFIX"] = "bench_dlc_training"
-    for var in [v for v in os.environ if v.startswith("DJ_")]:
-        del os.environ[var]
-    import datajoint as dj
+    use_embedded_database(home, "bench_dlc_training")
 
     from pose_pipeline import schema
     from pose_pipeline.schema.dlc_data import ModelConfig, create_synthetic_project
 
-    dj.config["safemode"] = False
     schema.activate()
     create_synthetic_project(PROJECT, args.frames, size=(args.size, args.size), seed=args.seed)
     ModelConfig.insert1({"model_config": CONFIG, "backbone": args.backbone, "batch_size": args.batch_size,

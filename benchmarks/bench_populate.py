@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+from benchmarks.embedded import use_embedded_database
+
 REPO = Path(__file__).resolve().parents[1]
 N_TRIVIAL = 300
 N_CPU = 24
@@ -43,16 +45,11 @@ def calibrate_work(seconds: float) -> int:
 
 def main() -> int:
     home = Path(tempfile.mkdtemp(prefix="pose_bench_"))
-    os.environ["POSE_PIPELINE_HOME"] = str(home)
-    os.environ["POSE_PIPELINE_SCHEMA_PREFIX"] = "bench"
-    for var in [v for v in os.environ if v.startswith("DJ_")]:
-        del os.environ[var]
-    import datajoint as dj
+    use_embedded_database(home, "bench")
 
     from benchmarks import populate_pipeline as bench
     from pose_pipeline import database, schema
 
-    dj.config["safemode"] = False
     schema.activate()
     schema.activate_module(bench)
     print(f"database: {database.status().server_version} (embedded) in {home}")

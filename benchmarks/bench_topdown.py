@@ -20,24 +20,21 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+from benchmarks.embedded import use_embedded_database
+
 N_FRAMES = 150
 METHOD = "synthetic_pose"
 
 
 def setup(home: Path, n_frames: int, prefix: str) -> dict:
     """A tracked, annotated walker on the embedded database; returns the PersonBbox key."""
-    os.environ["POSE_PIPELINE_HOME"] = str(home)
-    os.environ["POSE_PIPELINE_SCHEMA_PREFIX"] = prefix
-    for var in [v for v in os.environ if v.startswith("DJ_")]:
-        del os.environ[var]
-    import datajoint as dj
+    use_embedded_database(home, prefix)
 
     from pose_pipeline import schema
     from pose_pipeline.schema.tracking import PersonBbox, TrackingBbox, TrackingBboxMethod, auto_annotate
     from pose_pipeline.schema.video import VideoInfo, insert_local_video
     from pose_pipeline.synthetic import render_scene, walking_scene
 
-    dj.config["safemode"] = False
     schema.activate()
     video = home / f"walker_{n_frames}.mp4"
     render_scene(walking_scene(n_frames=n_frames, seed=5), video)

@@ -15,18 +15,16 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+from benchmarks.embedded import use_embedded_database
+
 N_FRAMES = 300
 METHOD = {"tracking_method": "bytetrack", "detector": "motion"}
 
 
 def main() -> int:
     home = Path(tempfile.mkdtemp(prefix="pose_bench_tracking_"))
-    os.environ["POSE_PIPELINE_HOME"] = str(home)
-    os.environ["POSE_PIPELINE_SCHEMA_PREFIX"] = "bench_tracking"
-    for var in [v for v in os.environ if v.startswith("DJ_")]:
-        del os.environ[var]
+    use_embedded_database(home, "bench_tracking")
     import cv2
-    import datajoint as dj
     import numpy as np
 
     from pose_pipeline import schema
@@ -38,7 +36,6 @@ def main() -> int:
     from pose_pipeline.video import VideoReader
 
     cv2.setNumThreads(1)
-    dj.config["safemode"] = False
     schema.activate()
     video = home / "crossing_720p.mp4"
     render_scene(crossing_scene(n_people=3, width=1280, height=720, n_frames=N_FRAMES), video)
