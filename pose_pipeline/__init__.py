@@ -13,4 +13,4 @@ import warnings
 # alarm a new user.
 warnings.filterwarnings("ignore", message="No datajoint.json found", category=UserWarning)
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -13,6 +13,7 @@ Conventions shared by all contracts:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -135,6 +136,19 @@ class Keypoints2D:
         confidence = self.keypoints[..., 2]
         finite = np.isfinite(confidence)
         _check(bool(np.all((confidence[finite] >= 0) & (confidence[finite] <= 1))), "confidence outside [0, 1]")
+
+
+@dataclass
+class RenderedVideo:
+    """A video file a stage wrote frame by frame (the face-blurred video): its path and the frames written."""
+
+    path: Path
+    num_frames: int
+
+    def validate(self, n_frames: int | None = None) -> None:
+        path = Path(self.path)
+        _check(path.is_file() and path.stat().st_size > 0, f"video {path} was not written")
+        _check_frames("the written video", self.num_frames, n_frames)
 
 
 @dataclass

@@ -13,6 +13,8 @@ def open_session(model_path: Path, device: str = "auto", threads: int = 0):
     """
     import onnxruntime as ort  # heavy: only when a model is opened
 
+    from .weights import note_model_file
+
     options = ort.SessionOptions()
     options.log_severity_level = 3
     if threads > 0:
@@ -26,6 +28,7 @@ def open_session(model_path: Path, device: str = "auto", threads: int = 0):
         session = ort.InferenceSession(str(model_path), sess_options=options, providers=providers)
     except Exception as error:  # onnxruntime raises its own exception types for unreadable models
         raise ValueError(f"cannot load ONNX model {model_path}: {error}") from error
+    note_model_file(model_path)
     provider = session.get_providers()[0]
     if device == "cuda" and provider != "CUDAExecutionProvider":
         raise RuntimeError(f"device='cuda' but onnxruntime fell back to {provider} for {model_path}")

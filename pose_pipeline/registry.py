@@ -1,29 +1,32 @@
-"""Registries of interchangeable algorithms, one per stage.
+"""Registries of interchangeable algorithms, one per stage, and the one path every stage runs them by.
 
-A wrapper is a pure function (frames or arrays in, a standard output out) registered under a name with its
-version, default parameters and output contract::
+A wrapper is registered under a name with its version, default parameters and the stage's output contract. It
+is a factory: called with the merged parameters, it loads what it needs (models load here, once) and returns
+the callable object that does the work::
 
-    @TRACKING.register("bytetrack", version="2.0", params={"track_thresh": 0.5}, output=Tracks)
-    def bytetrack(video_path, detections, **params) -> Tracks: ...
+    @TRACKING.register("bytetrack", version="2.0", params={"track_thresh": 0.5})
+    def bytetrack(**params) -> PackageTracker: ...
 
-The stage's ``...MethodLookup`` table takes its rows from the registry and the stage's ``make()`` calls
-``REGISTRY.run(name, ...)``, which merges parameters and validates the output against the contract before
-anything reaches the database. Nothing branches on method names.
+The stage's ``...MethodLookup`` table takes its rows from the registry; the stage's ``make()`` calls
+`run_methods`, which builds each method (noting the model files it loads), applies the stage's loop, validates
+the output against the contract and returns the result with its `Provenance` (method, version, parameters,
+model files and their sha256), all before anything reaches the database. Nothing branches on method names::
 
-A wrapper that loads a model once and then runs batch after batch (a detector, a tracker) is registered as a
-factory, a class or function that takes the parameters and returns the callable object;
-``REGISTRY.build(name, params)`` creates it. The stage validates what the object returns against the contract.
+    run = run_methods(lambda tracker: tracker.update(...), MethodCall(TRACKING, "bytetrack", {"frame_rate": 25}))
+    run.result, run.provenance, run.seconds
 """
 
 from __future__ import annotations
 
 import inspect
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from .formats import ContractError
+from .weights import recording_model_files
 
 
 class UnknownMethodError(KeyError):
@@ -129,22 +132,82 @@ class Registry:
         return {**spec.params, **params}
 
     def build(self, name: str, params: dict[str, Any] | None = None) -> Any:
-        """Create the object a factory-style wrapper registered (models load here, once)."""
+        """Create the object a wrapper's factory returns (models load here, once)."""
         return self.get(name).func(**self.merged_params(name, params))
 
-    def run(self, name: str, *args, params: dict[str, Any] | None = None, n_frames: int | None = None, **inputs) -> Any:
-        """Call the wrapper and validate its result against the stage's output contract.
-
-        ``n_frames``, when given, is the frame count the output must cover.
-        """
+    def build_recorded(self, name: str, params: dict[str, Any] | None = None) -> tuple[Any, Provenance]:
+        """`build`, and the provenance of what was built: version, merged parameters, model files loaded."""
         spec = self.get(name)
-        result = spec.func(*args, **inputs, **self.merged_params(name, params))
-        if not isinstance(result, spec.output):
-            raise ContractError(
-                f"{self.stage} method {name!r} returned {type(result).__name__}, not {spec.output.__name__}"
-            )
-        try:
-            result.validate(n_frames=n_frames)
-        except ContractError as error:
-            raise ContractError(f"{self.stage} method {name!r} broke its output contract: {error}") from error
-        return result
+        merged = self.merged_params(name, params)
+        with recording_model_files() as files:
+            method = spec.func(**merged)
+        model_files = tuple(sorted(files.values(), key=lambda f: f["path"]))
+        return method, Provenance(self.stage, name, spec.version, merged, model_files)
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What produced a result: a registered method, its version, the parameters it was built with (defaults
+    merged in) and every model file it loaded, with its sha256."""
+
+    stage: str
+    method: str
+    version: str
+    params: dict[str, Any]
+    model_files: tuple[dict[str, Any], ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        from .jsonable import jsonable
+
+        return jsonable(
+            {
+                "stage": self.stage,
+                "method": self.method,
+                "version": self.version,
+                "params": self.params,
+                "model_files": list(self.model_files),
+            }
+        )
+
+
+class MethodCall(NamedTuple):
+    """One registered method to build for a run: its registry, name and parameter overrides."""
+
+    registry: Registry
+    name: str
+    params: dict[str, Any] | None = None
+
+
+@dataclass
+class Run:
+    """A validated result, the provenance of each method that made it, and the seconds ``apply`` took."""
+
+    result: Any
+    provenance: list[Provenance]
+    seconds: float
+
+
+def run_methods(
+    apply: Callable[..., Any], *calls: MethodCall, n_frames: int | None = None, output: type | None = None
+) -> Run:
+    """Build each called method, pass the built objects to ``apply`` and validate what it returns.
+
+    ``output`` is the contract the result must meet (default: the last call's stage contract); ``n_frames``, when
+    given, is the frame count it must cover. Unknown methods or parameters, a missing or corrupt model file and a
+    broken contract raise before anything is returned, naming the method.
+    """
+    if not calls:
+        raise ValueError("run_methods needs at least one method")
+    built = [call.registry.build_recorded(call.name, call.params) for call in calls]
+    started = time.perf_counter()
+    result = apply(*(method for method, _ in built))
+    seconds = time.perf_counter() - started
+    contract = output or calls[-1].registry.output
+    names = " + ".join(f"{call.registry.stage} method {call.name!r}" for call in calls)
+    if not isinstance(result, contract):
+        raise ContractError(f"{names} returned {type(result).__name__}, not {contract.__name__}")
+    try:
+        result.validate(n_frames=n_frames)
+    except ContractError as error:
+        raise ContractError(f"{names} broke its output contract: {error}") from error
+    return Run(result, [provenance for _, provenance in built], seconds)

@@ -1,8 +1,18 @@
-"""Named joint sets: joint order, bones for drawing and OKS sigmas for scoring."""
+"""Named joint sets: joint order, bones for drawing and OKS sigmas for scoring.
+
+The built-in sets live here. A set made at run time (a DeepLabCut model's bodyparts, a ``combined`` method's
+joints) is registered in this process by the wrapper that makes it, and stored in the database with every result
+that uses it (`pose_pipeline.schema.joint_sets`); `get_joint_set` asks the database for names this process has
+not seen, so any process on any machine can read any result.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
+
+from . import resolvers
 
 
 @dataclass(frozen=True)
@@ -16,6 +26,20 @@ class JointSet:
 
     def __len__(self) -> int:
         return len(self.joints)
+
+    def definition(self) -> dict:
+        """The definition as plain JSON-able data: what two joint sets of the same name must agree on."""
+        return {
+            "name": self.name,
+            "joints": list(self.joints),
+            "bones": [list(bone) for bone in self.bones],
+            "sigmas": None if self.sigmas is None else [float(s) for s in self.sigmas],
+        }
+
+    def sha256(self) -> str:
+        """Checksum of the canonical JSON of `definition`."""
+        text = json.dumps(self.definition(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(text.encode()).hexdigest()
 
     def index(self, joint: str) -> int:
         try:
@@ -96,11 +120,21 @@ JOINT_SETS: dict[str, JointSet] = {COCO17.name: COCO17}
 
 
 def get_joint_set(name: str) -> JointSet:
-    """Return a registered joint set by name, with a clear error naming the ones known."""
-    try:
-        return JOINT_SETS[name]
-    except KeyError:
-        raise KeyError(f"unknown joint set {name!r}; known: {', '.join(sorted(JOINT_SETS))}") from None
+    """A joint set by name: built-in or registered in this process, else stored in the database (when the schema
+    is active); a clear error names the ones known here otherwise."""
+    found = JOINT_SETS.get(name)
+    if found is not None:
+        return found
+    if resolvers.has_resolver(resolvers.JOINT_SET):
+        try:
+            stored = resolvers.resolve(resolvers.JOINT_SET, name)
+        except resolvers.UnresolvedError:
+            pass
+        else:
+            return JOINT_SETS.setdefault(name, stored)  # stored definitions never change: keep it
+    known = ", ".join(sorted(JOINT_SETS))
+    where = "" if resolvers.has_resolver(resolvers.JOINT_SET) else " (the database was not asked: schema not active)"
+    raise KeyError(f"unknown joint set {name!r}; known: {known}{where}")
 
 
 def register_joint_set(joint_set: JointSet) -> JointSet:
@@ -233,3 +267,34 @@ COCO_WHOLEBODY133 = JointSet(
 
 JOINT_SETS[HALPE26.name] = HALPE26
 JOINT_SETS[COCO_WHOLEBODY133.name] = COCO_WHOLEBODY133
+
+# --- Human3.6M-17 -------------------------------------------------------------------------------------------------
+# The 17 joints 3D lifters (VideoPose3D, MotionBERT, GAST-Net) take and return, in that order; names as mmpose 1.x
+# ``configs/_base_/datasets/h36m.py``; bones from each joint to its parent in VideoPose3D's skeleton. No OKS sigmas.
+_H36M_PARENTS = (-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15)
+H36M17 = JointSet(
+    name="H36M-17",
+    joints=(
+        "root",
+        "right_hip",
+        "right_knee",
+        "right_foot",
+        "left_hip",
+        "left_knee",
+        "left_foot",
+        "spine",
+        "thorax",
+        "neck_base",
+        "head",
+        "left_shoulder",
+        "left_elbow",
+        "left_wrist",
+        "right_shoulder",
+        "right_elbow",
+        "right_wrist",
+    ),
+    bones=tuple((parent, child) for child, parent in enumerate(_H36M_PARENTS) if parent >= 0),
+)
+JOINT_SETS[H36M17.name] = H36M17
+
+BUILT_IN = (COCO17, HALPE26, COCO_WHOLEBODY133, H36M17)  # stored in every database at activation

@@ -12,6 +12,10 @@ authors) is accepted as "unverified". Hashes are cached per (path, size, modific
 once per process, not at every call.
 
 ``weights_status()`` tabulates every entry: present, unverified, missing or corrupt.
+
+Every model file a wrapper loads is noted (`note_model_file`: `require_weights` and `open_session` do it), so the
+pipeline's run path (`pose_pipeline.registry.run_methods`) can record, with each result, the sha256 of every file
+that produced it (`recording_model_files`).
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +39,7 @@ PRESENT, UNVERIFIED, MISSING, CORRUPT = "present", "unverified", "missing", "cor
 
 _FIELDS = {"name", "path", "url", "license", "used_by", "sha256", "size", "archive_member", "notes"}
 _hash_cache: dict[tuple[str, int, int], str] = {}
+_loaded_files: ContextVar[dict[str, dict] | None] = ContextVar("pose_pipeline_model_files", default=None)
 
 
 class WeightsError(RuntimeError):
@@ -207,7 +215,33 @@ def require_weights(name: str, manifest: str | os.PathLike | None = None) -> Pat
     check = check_weights(name, manifest)
     if check.status in (MISSING, CORRUPT):
         raise WeightsError(check.message)
+    note_model_file(check.path, check.entry.sha256, name=name)
     return check.path
+
+
+@contextmanager
+def recording_model_files() -> Iterator[dict[str, dict]]:
+    """Collect every model file noted while the block runs: ``{resolved path: {"path", "sha256", "name"}}``."""
+    files: dict[str, dict] = {}
+    token = _loaded_files.set(files)
+    try:
+        yield files
+    finally:
+        _loaded_files.reset(token)
+
+
+def note_model_file(path: str | os.PathLike, sha256: str | None = None, name: str | None = None) -> None:
+    """Note that a model file is being loaded (a no-op unless `recording_model_files` is active). ``sha256``, when
+    the caller verified it, saves hashing the file again; ``name`` is its manifest or registry name."""
+    files = _loaded_files.get()
+    if files is None:
+        return
+    path = Path(path).resolve()
+    entry = files.get(str(path))
+    if entry is None:
+        files[str(path)] = {"path": str(path), "sha256": sha256 or file_sha256(path), "name": name}
+    elif name and not entry["name"]:
+        entry["name"] = name
 
 
 def weights_status(manifest: str | os.PathLike | None = None):

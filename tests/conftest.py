@@ -164,3 +164,34 @@ def _empty_tables():
     for module in reversed(schema.stage_modules()):
         for table in getattr(module, "ROOT_TABLES", ()):
             table.delete(prompt=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_dlc_model(tmp_path_factory):
+    """A DeepLabCut model (MobileNetV2) trained for 20 iterations on 16 synthetic reaching frames of 64 x 64 (about
+    10 s on a CPU), with snapshots at epochs 5 and 10 (`pose_pipeline.dlc.training.TrainingRun`). Barely trained:
+    tests check how its predictions are mapped and stored, never their accuracy."""
+    pytest.importorskip("deeplabcut")
+    from pose_pipeline.dlc.project import LabelledFrames
+    from pose_pipeline.dlc.training import TrainingPlan, TrainingSettings, train_model
+    from pose_pipeline.synthetic.reaching import render_reaching
+
+    data = render_reaching(24, size=(64, 64), seed=1)
+    frames = LabelledFrames(
+        data.bodyparts,
+        tuple((data.bodyparts[a], data.bodyparts[b]) for a, b in data.skeleton),
+        tuple(f"img{i:03d}.png" for i in range(len(data.images))),
+        data.keypoints,
+        lambda i: data.images[i],
+        visibility=data.visibility,
+    )
+    return train_model(
+        frames,
+        tmp_path_factory.mktemp("tiny_dlc_model"),
+        train_indices=range(16),
+        test_indices=range(20, 24),
+        settings=TrainingSettings(backbone="mobilenet_v2_1.0", batch_size=4),
+        plan=TrainingPlan(iterations=20, snapshot_every=10, train_frames=16, batch_size=4),
+        seed=0,
+        device="cpu",
+    )

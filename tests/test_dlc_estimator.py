@@ -124,31 +124,8 @@ def test_registration_imports_no_deeplabcut():
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A DeepLabCut model trained for 20 iterations on 16 synthetic reaching frames (about 10 s on a CPU)."""
-    pytest.importorskip("deeplabcut")
-    from pose_pipeline.dlc.project import LabelledFrames
-    from pose_pipeline.dlc.training import TrainingPlan, TrainingSettings, train_model
-
-    data = render_reaching(24, size=(PATCH, PATCH), seed=1)
-    frames = LabelledFrames(
-        data.bodyparts,
-        tuple((data.bodyparts[a], data.bodyparts[b]) for a, b in data.skeleton),
-        tuple(f"img{i:03d}.png" for i in range(len(data.images))),
-        data.keypoints,
-        lambda i: data.images[i],
-        visibility=data.visibility,
-    )
-    return train_model(
-        frames,
-        tmp_path_factory.mktemp("dlc_estimator"),
-        train_indices=range(16),
-        test_indices=range(20, 24),
-        settings=TrainingSettings(backbone="mobilenet_v2_1.0", batch_size=4),
-        plan=TrainingPlan(iterations=20, snapshot_every=10, train_frames=16, batch_size=4),
-        seed=0,
-        device="cpu",
-    )
+def trained(tiny_dlc_model):
+    return tiny_dlc_model
 
 
 @pytest.fixture(scope="module")
@@ -260,14 +237,23 @@ def test_factory_builds_from_a_model_folder(trained, estimator, patches):
 
 
 def test_factory_resolves_a_registered_model(trained, monkeypatch):
-    import types
+    """The wrapper asks the resolver the schema layer registers; it never imports the schema itself."""
+    from pose_pipeline import resolvers
+    from pose_pipeline.video.probe import file_sha256
+    from pose_pipeline.weights import recording_model_files
 
     config, snapshot = load_model_folder(trained.model_folder)
     asked = []
-    module = types.ModuleType("pose_pipeline.schema.dlc_models")
-    module.fetch_model = lambda name: asked.append(name) or (config, snapshot)
-    monkeypatch.setitem(sys.modules, "pose_pipeline.schema.dlc_models", module)
-    built = TOP_DOWN.build("dlc", {"model": "reaching-v1", "device": "cpu"})
+
+    def resolver(name):
+        asked.append(name)
+        return resolvers.StoredModel(name, weights=snapshot, config=config, sha256=file_sha256(snapshot))
+
+    monkeypatch.setitem(resolvers._resolvers, resolvers.DLC_MODEL, resolver)
+    with recording_model_files() as files:
+        built = TOP_DOWN.build("dlc", {"model": "reaching-v1", "device": "cpu"})
     assert asked == ["reaching-v1"] and built.joint_set == "DLC:reaching-v1" and built.snapshot_path == snapshot
+    [noted] = files.values()  # the snapshot, with its checksum, for the result's provenance
+    assert noted["sha256"] == file_sha256(snapshot) and noted["name"] == "dlc_model:reaching-v1"
     with pytest.raises(ValueError, match="snapshot applies to model folders only"):
         TOP_DOWN.build("dlc", {"model": "reaching-v1", "snapshot": "best"})

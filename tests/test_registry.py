@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pose_pipeline.formats import ContractError, Keypoints2D, Keypoints3D, PersonBoxes, Tracks
-from pose_pipeline.registry import Registry, UnknownMethodError
+from pose_pipeline.registry import MethodCall, Provenance, Registry, UnknownMethodError, run_methods
 
 
 def make_tracks(n=4):
@@ -23,39 +23,74 @@ def registry():
     registry = Registry("tracking", output=Tracks)
 
     @registry.register("constant", version="1.0", params={"n": 4})
-    def constant(video_length, n):
+    def constant(n):
         """Returns one box per frame for the first n frames."""
-        return make_tracks(min(n, video_length))
+        return lambda video_length: make_tracks(min(n, video_length))
 
     @registry.register("broken", version="0.1")
-    def broken(video_length):
-        tracks = make_tracks(3)
-        tracks.boxes[1, 2] = -5  # negative width
-        return tracks
+    def broken():
+        def run(video_length):
+            tracks = make_tracks(3)
+            tracks.boxes[1, 2] = -5  # negative width
+            return tracks
+
+        return run
 
     return registry
 
 
 def test_run_merges_params_and_validates(registry):
-    tracks = registry.run("constant", video_length=10, params={"n": 6}, n_frames=10)
-    assert len(tracks.frame) == 6 and tracks.n_tracks == 1
+    run = run_methods(lambda method: method(10), MethodCall(registry, "constant", {"n": 6}), n_frames=10)
+    assert len(run.result.frame) == 6 and run.result.n_tracks == 1
+    [provenance] = run.provenance
+    assert provenance == Provenance("tracking", "constant", "1.0", {"n": 6}, ())
+    assert provenance.as_dict() == {"stage": "tracking", "method": "constant", "version": "1.0", "params": {"n": 6},
+                                    "model_files": []}  # fmt: skip
+    assert run.seconds >= 0
 
 
 def test_unknown_method_and_parameter_are_refused_by_name(registry):
     with pytest.raises(UnknownMethodError, match="no tracking method named 'nope'; registered: broken, constant"):
-        registry.run("nope")
+        run_methods(lambda method: method(3), MethodCall(registry, "nope"))
     with pytest.raises(ValueError, match=r"has no parameter\(s\) \['m'\]"):
-        registry.run("constant", video_length=3, params={"m": 1})
+        run_methods(lambda method: method(3), MethodCall(registry, "constant", {"m": 1}))
 
 
 def test_broken_output_is_refused_before_insert(registry):
     with pytest.raises(ContractError, match="'broken' broke its output contract: box widths and heights"):
-        registry.run("broken", video_length=3)
+        run_methods(lambda method: method(3), MethodCall(registry, "broken"))
 
 
 def test_frames_outside_the_video_are_refused(registry):
     with pytest.raises(ContractError, match="frame index outside the video"):
-        registry.run("constant", video_length=10, n_frames=2)
+        run_methods(lambda method: method(10), MethodCall(registry, "constant"), n_frames=2)
+
+
+def test_a_result_of_the_wrong_type_is_refused(registry):
+    with pytest.raises(ContractError, match="returned list, not Tracks"):
+        run_methods(lambda method: [], MethodCall(registry, "constant"))
+
+
+def test_model_files_loaded_while_building_are_recorded(tmp_path):
+    """Every file a build notes (require_weights, open_session, a resolver) is in the provenance, with sha256."""
+    from pose_pipeline.video.probe import file_sha256
+    from pose_pipeline.weights import note_model_file
+
+    model = tmp_path / "model.bin"
+    model.write_bytes(b"weights")
+    registry = Registry("tracking", output=Tracks)
+
+    @registry.register("loads", version="2.1", params={"path": ""})
+    def loads(path):
+        note_model_file(path)
+        note_model_file(path, name="the-model")  # the same file noted twice is one entry, named
+        return lambda: make_tracks(1)
+
+    run = run_methods(lambda method: method(), MethodCall(registry, "loads", {"path": str(model)}))
+    assert run.provenance[0].model_files == (
+        {"path": str(model.resolve()), "sha256": file_sha256(model), "name": "the-model"},
+    )
+    note_model_file(model)  # outside a run: nothing records, nothing fails
 
 
 def test_lookup_rows_come_from_the_registry(registry):
@@ -67,7 +102,7 @@ def test_lookup_rows_come_from_the_registry(registry):
 
 def test_registering_another_function_under_a_taken_name_fails(registry):
     with pytest.raises(ValueError, match="already registered"):
-        registry.register("constant", version="2")(lambda video_length, n: None)
+        registry.register("constant", version="2")(lambda n: None)
 
 
 def test_contracts():

@@ -33,7 +33,7 @@ def tracked(tmp_path, name, config):
     VideoInfo.populate(key)
     TrackingBboxMethod.insert1({**key, **METHOD})
     TrackingBbox.populate(key)
-    return {**key, **METHOD}, truth
+    return TrackingBboxMethod.request_key({**key, **METHOD}), truth
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from pose_pipeline.stages import DETECTION
-from pose_pipeline.weights import require_weights
+from pose_pipeline.weights import note_model_file, require_weights
 
 MMDET_INSTALL = (
     "the 'mmdet' detector needs MMDetection 3.x, which is not installed (no pose_pipeline extra provides it). "
@@ -59,6 +59,8 @@ class MMDetDetector:
 
             device = "cuda:0" if torch.cuda.is_available() else "cpu"
         self.device = device
+        note_model_file(checkpoint)
+        note_model_file(config)
         self.model = init_detector(str(config), str(checkpoint), device=device)
         self._inference = inference_detector
         self.score_threshold = float(score_threshold)

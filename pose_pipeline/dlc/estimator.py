@@ -26,9 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import resolvers
 from ..keypoints.crop import PIXEL_CENTRE, estimator_inputs, valid_boxes
 from ..skeletons import JointSet, register_joint_set
 from ..stages import TOP_DOWN
+from ..weights import note_model_file
 
 DLC_SIGMA = 0.1  # DeepLabCut's default per-bodypart OKS sigma
 JOINT_SET_PREFIX = "DLC:"
@@ -251,11 +253,11 @@ def folder_model_name(folder) -> str:
     description="A trained DeepLabCut 3 model (bottom-up, single animal) read in each box: the box padded "
     "`padding` times and cut out at native scale, no resizing; joint set 'DLC:<model>' from its bodyparts. "
     "`model` is a model folder (pytorch_config.yaml + snapshot-*.pt) or the name of a model registered in the "
-    "database; `snapshot` picks one (default the latest epoch).",
+    "database (DLCModel); `snapshot` picks one (default the latest epoch).",
 )
 def dlc(model: str = "", snapshot: str = "", device: str = "auto", batch_size: int = 8, padding: float = 1.25):
     """Build a `DLCEstimator` from a model folder (`load_model_folder`) or a model registered in the database
-    (``pose_pipeline.schema.dlc_models.fetch_model``)."""
+    (looked up through `pose_pipeline.resolvers`; the schema's ``dlc_models`` module registers the lookup)."""
     model = str(model or "").strip()
     if not model:
         raise ValueError("the 'dlc' method needs a model: a DeepLabCut model folder or a registered model's name")
@@ -271,8 +273,8 @@ def dlc(model: str = "", snapshot: str = "", device: str = "auto", batch_size: i
                 f"snapshot {snapshot!r} given for registered model {model!r}: a registered model names its snapshot; "
                 "snapshot applies to model folders only"
             )
-        from ..schema.dlc_models import fetch_model
-
-        config, snapshot_path = fetch_model(model)
-        name = model
+        stored = resolvers.resolve(resolvers.DLC_MODEL, model)  # the schema layer's registered models
+        config, snapshot_path, name = stored.config, stored.weights, model
+        note_model_file(snapshot_path, stored.sha256, name=f"dlc_model:{model}")
+    note_model_file(snapshot_path)
     return DLCEstimator(config, snapshot_path, name=name, device=device, batch_size=batch_size, padding=padding)

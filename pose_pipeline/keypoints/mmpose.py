@@ -18,7 +18,7 @@ import numpy as np
 
 from pose_pipeline.skeletons import get_joint_set
 from pose_pipeline.stages import TOP_DOWN
-from pose_pipeline.weights import require_weights
+from pose_pipeline.weights import note_model_file, require_weights
 
 from .crop import PIXEL_CENTRE, as_boxes, valid_boxes
 
@@ -60,6 +60,8 @@ class MMPoseEstimator:
 
             device = "cuda:0" if torch.cuda.is_available() else "cpu"
         self.device = device
+        note_model_file(checkpoint)
+        note_model_file(config)
         self.model = init_model(str(config), str(checkpoint), device=device)
         self._inference = inference_topdown
         if joint_set is None:

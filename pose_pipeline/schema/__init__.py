@@ -5,13 +5,15 @@
 >>> from pose_pipeline.schema.video import Video, VideoInfo
 
 Each stage module defines ``schema = dj.Schema()`` (not yet bound to a database) and its tables; `activate`
-binds them, in dependency order, to ``<prefix>_<stage>`` schemas on the configured server and fills every
-method Lookup table from its registry.
+binds them, in dependency order, to ``<prefix>_<stage>`` schemas on the configured server, stores the built-in
+joint sets and makes every method Lookup table follow its registry (`sync_lookup`).
 """
 
 from __future__ import annotations
 
 import importlib
+import json
+import logging
 from contextlib import contextmanager
 
 import datajoint as dj
@@ -20,7 +22,8 @@ import numpy as np
 from .. import database
 
 # Stage modules in dependency order; later issues append theirs.
-STAGE_MODULES = ("video", "tracking", "keypoints", "overlays", "dlc_data", "dlc_training", "dlc_models", "dlc_report")
+STAGE_MODULES = ("joint_sets", "video", "tracking", "keypoints", "overlays", "dlc_data", "dlc_training", "dlc_models",
+                 "dlc_report")  # fmt: skip
 
 # The columns of every method Lookup table; ``{name}`` is the table's name attribute (see `sync_lookup`).
 LOOKUP_DEFINITION = """
@@ -34,6 +37,7 @@ LOOKUP_DEFINITION = """
     description     : varchar(1000)
     """
 
+logger = logging.getLogger(__name__)
 _active_prefix: str | None = None
 _extra_modules: list = []  # user schema modules activated with activate_module()
 
@@ -75,9 +79,14 @@ def _activate_one(module, conn, create_tables: bool) -> None:
             # server's default; DataJoint would otherwise create the schema with the server's collation.
             conn.query(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
         module.schema.activate(name, connection=conn, create_schema=create_tables, create_tables=create_tables)
+        for request in getattr(module, "METHOD_REQUESTS", ()):
+            if request.is_declared:
+                request.check_layout()  # a 0.1 table would be used silently otherwise
         if create_tables:
             for table in _computed_in(module):
                 table.jobs  # noqa: B018 - DataJoint declares a jobs table on first access; do it under the lock
+            if hasattr(module, "store_built_in"):
+                module.store_built_in()
         for lookup in getattr(module, "METHOD_LOOKUPS", ()):
             sync_lookup(lookup)
 
@@ -111,12 +120,35 @@ def _computed_in(module) -> list[type[dj.Table]]:
 
 
 def sync_lookup(lookup_table) -> None:
-    """Insert registry entries missing from a method Lookup table (a new wrapper appears on next activate)."""
-    rows = lookup_table.registry.lookup_rows()
+    """Make a method Lookup table follow its registry: new methods are inserted, and a method whose version,
+    default parameters or description changed in code is updated in place (and logged). Results are not touched:
+    each records the version and merged parameters it was made with, and requests are keyed by their merged
+    parameters, so a changed default makes new requests, never a silent change of old ones."""
     name = getattr(lookup_table, "name_attribute", "method_name")
-    rows = [{name: row.pop("method_name"), **row} for row in rows]
-    if rows:
-        lookup_table.insert(rows, skip_duplicates=True)
+    rows = {row.pop("method_name"): row for row in lookup_table.registry.lookup_rows()}
+    stored = {row.pop(name): row for row in lookup_table.to_dicts()}
+    new = [{name: method, **row} for method, row in rows.items() if method not in stored]
+    if new:
+        lookup_table.insert(new, skip_duplicates=True)
+    for method, row in rows.items():
+        old = stored.get(method)
+        changed = {k: v for k, v in row.items() if old is not None and _differs(old.get(k), v)}
+        if changed:
+            lookup_table.update1({name: method, **row})
+            logger.warning(
+                "%s %r follows the code: %s", lookup_table.__name__, method,
+                ", ".join(f"{k} {old.get(k)!r} -> {v!r}" for k, v in changed.items() if k != "description")
+                or "description changed",
+            )  # fmt: skip
+
+
+def _differs(old, new) -> bool:
+    if isinstance(new, str) and new.startswith("{"):  # default_params: compare as JSON, not text
+        try:
+            return json.loads(old) != json.loads(new)
+        except (TypeError, ValueError):
+            return True
+    return old != new
 
 
 def nan_to_null(values: dict) -> dict:

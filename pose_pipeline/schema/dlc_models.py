@@ -5,14 +5,15 @@ registered model by name: ``TopDownMethod.insert1({..., "top_down_method": "dlc"
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import datajoint as dj
 
+from .. import resolvers
 from ..jsonable import jsonable
-from ..video.probe import file_sha256
 from .dlc_training import SnapshotEvaluation, fetch_snapshot
-from .files import fetch_to_cache, insert_with_file
+from .files import fetch_verified, insert_with_file
 
 STAGE = "dlc_models"
 schema = dj.Schema()
@@ -75,30 +76,33 @@ def import_model_folder(folder, name: str, snapshot: str = "") -> dict:
 
 def _insert(name: str, config: dict, snapshot: Path, source: str) -> dict:
     row = {"dlc_model": name, "bodyparts": list(config["metadata"]["bodyparts"]), "source": source[:1000],
-           "pytorch_config": jsonable(config), "sha256": file_sha256(snapshot)}  # fmt: skip
-    insert_with_file(DLCModel, row, "snapshot", snapshot)
+           "pytorch_config": jsonable(config)}  # fmt: skip
+    insert_with_file(DLCModel, row, "snapshot", snapshot)  # sha256 computed while copying
     return {"dlc_model": name}
 
 
-def fetch_model(name: str) -> tuple[Path, Path]:
-    """(pytorch_config.yaml, snapshot) of registered model ``name``, in the local cache and checksum-verified."""
+def fetch_model(name: str) -> resolvers.StoredModel:
+    """Registered model ``name``: its snapshot (in the local cache, checksum-verified), its pytorch_config.yaml
+    beside it and the snapshot's sha256. The ``dlc`` 2D method looks models up through this (a resolver)."""
     import yaml
 
-    rows = (DLCModel & {"dlc_model": name}).fetch(as_dict=True)
+    rows = (DLCModel & {"dlc_model": name}).to_dicts() if DLCModel.database is not None else []
     if not rows:
-        known = ", ".join(DLCModel.fetch("dlc_model")) or "none"
-        raise ValueError(f"no DeepLabCut model named {name!r} is registered (DLCModel); registered: {known}")
+        known = ", ".join(DLCModel.to_arrays("dlc_model")) if DLCModel.database is not None else "schema not active"
+        raise resolvers.UnresolvedError(
+            f"no DeepLabCut model named {name!r} is registered (DLCModel); registered: {known or 'none'}"
+        )
     row = rows[0]
-
-    def verify(path):
-        if file_sha256(path) != row["sha256"]:
-            raise OSError(f"DLC model {name!r}: the stored snapshot does not match its checksum")
-
-    snapshot = fetch_to_cache(row["snapshot"], f"dlc/snapshots/{row['sha256']}.pt", verify=verify)
+    snapshot = fetch_verified(row["snapshot"], row["sha256"], f"DeepLabCut model {name!r}")
     config = snapshot.with_name(f"{row['sha256']}.pytorch_config.yaml")
     if not config.exists():
-        config.write_text(yaml.safe_dump(row["pytorch_config"]))
-    return config, snapshot
+        partial = config.with_name(f".{config.name}.{os.getpid()}.partial")
+        partial.write_text(yaml.safe_dump(row["pytorch_config"]))
+        partial.replace(config)
+    return resolvers.StoredModel(name=name, weights=snapshot, config=config, sha256=row["sha256"])
+
+
+resolvers.register_resolver(resolvers.DLC_MODEL, fetch_model)
 
 
 __all__ = ["DLCModel", "best_snapshot", "fetch_model", "import_model_folder", "register_best",

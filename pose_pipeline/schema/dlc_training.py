@@ -20,10 +20,9 @@ from .. import database
 from ..dlc.evaluation import SPLITS, SnapshotPredictor, evaluate_predictions, occluded_vs_visible
 from ..jsonable import jsonable
 from ..keypoints.metrics import keypoint_errors
-from ..video.probe import file_sha256
 from . import nan_to_null
 from .dlc_data import DLCProject, Sweep, labelled_frames, member_settings, split_frames
-from .files import fetch_to_cache, insert_with_file
+from .files import fetch_verified, insert_with_file
 
 STAGE = "dlc_training"
 schema = dj.Schema()
@@ -94,9 +93,8 @@ class Training(dj.Computed):
                           "train_frames": np.asarray(train, np.int64), "test_frames": np.asarray(test, np.int64),
                           "deeplabcut_version": deeplabcut.__version__, "torch_version": torch.__version__})  # fmt: skip
             for epoch, path in run.snapshots.items():
-                row = {**key, "epoch": epoch, "iterations": epoch * plan.iterations_per_epoch,
-                       "sha256": file_sha256(path)}  # fmt: skip
-                insert_with_file(Training.Snapshot, row, "snapshot", path)
+                row = {**key, "epoch": epoch, "iterations": epoch * plan.iterations_per_epoch}
+                insert_with_file(Training.Snapshot, row, "snapshot", path)  # sha256 computed while copying
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
@@ -111,12 +109,7 @@ def fetch_snapshot(key) -> tuple[dict, str]:
     """(pytorch_config, local snapshot path) of one Training.Snapshot, fetched once into the cache and verified."""
     ref, sha256 = (Training.Snapshot & key).fetch1("snapshot", "sha256")
     config = (Training & key).fetch1("pytorch_config")
-
-    def verify(path):
-        if file_sha256(path) != sha256:
-            raise OSError(f"snapshot {key} in the derived store does not match its checksum {sha256[:12]}...")
-
-    return config, str(fetch_to_cache(ref, f"dlc/snapshots/{sha256}.pt", verify=verify))
+    return config, str(fetch_verified(ref, sha256, f"DeepLabCut snapshot {key}"))
 
 
 @schema

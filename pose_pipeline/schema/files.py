@@ -1,48 +1,88 @@
-"""Files in the stores: streamed into ``<object@store>`` fields on insert and into the cache on fetch.
+"""Files in the stores: streamed into ``<object@store>`` fields on insert, and handed out of one verified cache.
 
-DataJoint's attachment codec reads whole files into memory; videos (sources and overlays) are streamed instead.
+DataJoint's attachment codec reads whole files into memory; videos (sources and overlays), model snapshots and
+every other stored file are streamed instead, and their sha256 is computed while they are copied in.
+
+`fetch_verified` is the one way a stored file reaches a local path: the object is streamed from its store into the
+managed cache under its checksum (so identical files are fetched once, whatever table holds them), verified, and
+only then renamed into place; a cached copy is verified again every time it is handed out, so a damaged copy is
+never used. Verifying streams the file through sha256, cheap beside decoding it (see the video-reader benchmark).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from pathlib import Path
 
 from .. import database
+from ..video.probe import file_sha256
 
 COPY_CHUNK = 16 * 1024 * 1024
 
 
-def insert_with_file(table, row: dict, field: str, path: Path) -> None:
-    """Insert ``row`` into ``table`` with the file at ``path`` streamed into its ``<object@...>`` ``field``.
+class ChecksumError(OSError):
+    """A stored or cached file does not match the checksum recorded when it was stored."""
+
+
+def insert_with_file(table, row: dict, field: str, path: Path, sha256_field: str | None = "sha256") -> str:
+    """Insert ``row`` into ``table`` with the file at ``path`` streamed into its ``<object@...>`` ``field``, and
+    return the file's sha256, computed while copying (and stored in ``sha256_field`` unless that is None).
 
     On any failure nothing is inserted and the partial object is removed from the store.
     """
     path = Path(path)
+    digest = hashlib.sha256()
     with table.staged_insert1 as staged:
         staged.rec.update(row)
         with open(path, "rb") as source, staged.open(field, path.suffix) as target:
-            shutil.copyfileobj(source, target, COPY_CHUNK)
+            while chunk := source.read(COPY_CHUNK):
+                digest.update(chunk)
+                target.write(chunk)
+        if sha256_field is not None:
+            staged.rec[sha256_field] = digest.hexdigest()
+    return digest.hexdigest()
 
 
-def fetch_to_cache(ref, name: str, size: int | None = None, verify=None) -> Path:
-    """Stream a stored object into the managed cache as ``name`` (once) and return the local path.
+def fetch_verified(ref, sha256: str, what: str) -> Path:
+    """A verified local copy of the stored object ``ref`` whose recorded checksum is ``sha256``.
 
-    ``verify(path)``, if given, checks the fetched copy before it is renamed into place (raise to refuse); a
-    cached file of the right ``size`` is returned as is.
+    ``what`` names the file in errors (e.g. ``"video clinic/walk.mp4"``). Raises `ChecksumError` when the stored
+    object does not match; a cached copy that no longer matches is fetched again.
     """
-    target = database.cache_dir() / "objects" / name
-    if target.exists() and (size is None or target.stat().st_size == size):
-        return target
+    target = database.cache_dir() / "objects" / sha256[:2] / f"{sha256}{ref.ext or ''}"
+    if target.exists():
+        if file_sha256(target) == sha256:
+            return target
+        target.unlink(missing_ok=True)  # damaged in the cache: the store's copy decides
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
     try:
+        digest = hashlib.sha256()
         with ref.open() as source, open(partial, "wb") as out:
-            shutil.copyfileobj(source, out, COPY_CHUNK)
-        if verify is not None:
-            verify(partial)
+            while chunk := source.read(COPY_CHUNK):
+                digest.update(chunk)
+                out.write(chunk)
+        if digest.hexdigest() != sha256:
+            raise ChecksumError(
+                f"{what}: the stored file has checksum {digest.hexdigest()[:12]}..., {sha256[:12]}... was recorded "
+                "when it was stored; the store's copy is damaged"
+            )
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
     return target
+
+
+def cached_bytes() -> int:
+    """Bytes held in the managed cache of stored objects."""
+    root = database.cache_dir() / "objects"
+    return sum(f.stat().st_size for f in root.rglob("*") if f.is_file()) if root.exists() else 0
+
+
+def clear_cache() -> int:
+    """Delete every cached copy of a stored object; returns the bytes freed. The stores are untouched."""
+    freed = cached_bytes()
+    shutil.rmtree(database.cache_dir() / "objects", ignore_errors=True)
+    return freed

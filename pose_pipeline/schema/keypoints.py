@@ -6,15 +6,17 @@ TopDownPerson × KeypointGroundTruth ─► KeypointAccuracy (PCK, OKS mAP, erro
 
 from __future__ import annotations
 
-import time
-
 import datajoint as dj
 import numpy as np
 
 from .. import keypoints as _keypoints  # noqa: F401 - registers the 2D methods
-from ..formats import ContractError, Keypoints2D
+from ..formats import Keypoints2D
+from ..registry import MethodCall
 from ..stages import TOP_DOWN
 from . import LOOKUP_DEFINITION, nan_to_null
+from .joint_sets import JointSet, store_joint_set  # noqa: F401 - JointSet is named in definitions
+from .requests import MethodRequest
+from .runs import PROVENANCE_DEFINITION, run_stage
 from .tracking import PersonBbox, PersonBboxValid, TrackingBbox
 from .video import fetch_video
 
@@ -32,14 +34,18 @@ class TopDownMethodLookup(dj.Lookup):
 
 
 @schema
-class TopDownMethod(dj.Manual):
-    """A request: run one 2D method on one annotated subject."""
+class TopDownMethod(MethodRequest, dj.Manual):
+    """A request: run one 2D method with one parameter set on one annotated subject. Insert only the parameters
+    you override; the defaults are merged in and the merged parameters hashed into the key."""
 
+    methods = (("top_down_method", TOP_DOWN, "params"),)
+    hash_attribute = "top_down_params_hash"
     definition = """
     -> PersonBbox
     -> TopDownMethodLookup
+    top_down_params_hash     : char(32)   # hash of the merged parameters (canonical JSON)
     ---
-    params=null              : json       # overrides of the method's default parameters
+    params                   : json       # the method's parameters, defaults merged in
     """
 
 
@@ -48,14 +54,16 @@ class TopDownPerson(dj.Computed):
     """2D keypoints of one subject by one method: frames × joints × [x, y, confidence], x and y in full-frame
     pixels of the stored video, NaN in frames where the subject has no box."""
 
-    definition = """
+    definition = (
+        """
     -> TopDownMethod
     ---
     keypoints                : <blob>     # (frames, joints, 3) float32
-    joint_set                : varchar(64)  # names the joints (pose_pipeline.skeletons)
+    -> JointSet
     num_frames               : int32
-    seconds                  : float64    # wall time of inference
     """
+        + PROVENANCE_DEFINITION
+    )
 
     def make(self, key):
         from ..keypoints.run import estimate_subject
@@ -63,22 +71,21 @@ class TopDownPerson(dj.Computed):
 
         params = (TopDownMethod & key).fetch1("params")
         boxes = (PersonBbox & key).fetch1("boxes").astype(float)
-        estimator = TOP_DOWN.build(key["top_down_method"], params)  # weights are checked here, before any work
-        started = time.perf_counter()
-        with VideoReader(fetch_video(key)) as reader:
-            keypoints = estimate_subject(reader, boxes, estimator)
-        result = Keypoints2D(keypoints, estimator.joint_set)
-        try:
-            result.validate(n_frames=len(boxes))
-        except ContractError as error:
-            raise ContractError(f"top-down method {key['top_down_method']!r}: {error}") from None
+
+        def estimate(estimator):
+            with VideoReader(fetch_video(key)) as reader:
+                return Keypoints2D(estimate_subject(reader, boxes, estimator), estimator.joint_set)
+
+        # the estimator is built (weights checked) before the video is fetched or decoded
+        result, columns = run_stage(estimate, MethodCall(TOP_DOWN, key["top_down_method"], params),
+                                    n_frames=len(boxes))  # fmt: skip
         self.insert1(
             {
                 **key,
-                "keypoints": keypoints.astype(np.float32),
-                "joint_set": estimator.joint_set,
+                "keypoints": result.keypoints.astype(np.float32),
+                "joint_set": result.joint_set,
                 "num_frames": len(boxes),
-                "seconds": time.perf_counter() - started,
+                **columns,
             }
         )
 
@@ -92,7 +99,7 @@ class KeypointGroundTruth(dj.Manual):
     ---
     keypoints                : <blob>     # (frames, joints, 2) pixels, NaN where unlabelled
     visibility               : <blob>     # (frames, joints) COCO: 0 unlabelled, 1 occluded, 2 visible
-    joint_set                : varchar(64)
+    -> JointSet
     source                   : varchar(255)
     """
 
@@ -150,7 +157,10 @@ def insert_keypoint_ground_truth(key: dict, keypoints: np.ndarray, visibility: n
     row = {k: key[k] for k in PersonBboxValid.primary_key}
     row.update(keypoints=keypoints.astype(np.float32), visibility=visibility.astype(np.int8), joint_set=joint_set,
                source=source[:255])  # fmt: skip
-    KeypointGroundTruth.insert1(row)
+    with KeypointGroundTruth.connection.transaction:
+        store_joint_set(joint_set)
+        KeypointGroundTruth.insert1(row)
 
 
 METHOD_LOOKUPS = (TopDownMethodLookup,)
+METHOD_REQUESTS = (TopDownMethod,)

@@ -11,7 +11,6 @@ left sharp.
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 from pathlib import Path
 
@@ -19,10 +18,14 @@ import datajoint as dj
 import numpy as np
 
 from .. import database
-from ..stages import DETECTION, TOP_DOWN
-from .files import fetch_to_cache, insert_with_file
+from ..formats import RenderedVideo
+from ..registry import MethodCall
+from ..stages import TOP_DOWN
+from .files import fetch_verified, insert_with_file
 from .keypoints import PersonBbox, TopDownMethodLookup, TopDownPerson  # noqa: F401 - named in a definition
-from .tracking import TrackingBbox, TrackingBboxMethod
+from .requests import MethodRequest
+from .runs import PROVENANCE_DEFINITION, run_stage
+from .tracking import TrackingBbox
 from .video import fetch_video
 
 STAGE = "overlays"
@@ -30,71 +33,73 @@ schema = dj.Schema()
 
 
 @schema
-class BlurMethod(dj.Manual):
-    """A request: blur the faces of one tracking result's people, found with one 2D method."""
+class BlurMethod(MethodRequest, dj.Manual):
+    """A request: blur the faces of one tracking result's people, found with one 2D method and parameter set."""
 
+    methods = (("face_method", TOP_DOWN, "params"),)
+    hash_attribute = "face_params_hash"
     definition = """
     -> TrackingBbox
     -> TopDownMethodLookup.proj(face_method="top_down_method")
+    face_params_hash         : char(32)   # hash of the 2D method's merged parameters (canonical JSON)
     ---
-    params=null              : json       # overrides of the 2D method's parameters
+    params                   : json       # the 2D method's parameters, defaults merged in
     """
 
 
 @schema
 class BlurredVideo(dj.Computed):
     """The video with every detected face in every frame blurred: the source of every overlay. The people are
-    the tracklets' boxes and, where the tracker had none (before a track is confirmed), the detector's boxes."""
+    the tracklets' boxes and the detections the tracker did not report (before a track is confirmed), both kept
+    by the tracking stage, so the detector does not run again."""
 
-    definition = """
+    definition = (
+        """
     -> BlurMethod
     ---
     video                    : <object@derived>   # H.264 MP4
+    sha256                   : char(64)   # of the stored file, verified whenever it is fetched
     faces_blurred            : int32      # face regions blurred (one per person per frame)
     """
+        + PROVENANCE_DEFINITION
+    )
 
     def make(self, key):
-        from ..privacy import blur_faces, face_regions
-        from ..tracking.run import prepare_detector
-        from ..tracking.subject import iou
+        from ..privacy import blur_people, people_to_blur
         from ..video.overlay import video_overlay
-        from ..video.reader import VideoReader
 
         params = (BlurMethod & key).fetch1("params")
-        estimator = TOP_DOWN.build(key["face_method"], params)
-        # Trackers leave out unconfirmed and re-acquired frames; every person the detector saw is blurred too.
-        detector = DETECTION.build(key["detector"], (TrackingBboxMethod & key).fetch1("detector_params"))
-        tracked = {frame: boxes for frame, (boxes, _) in TrackingBbox.tracks(key).by_frame().items()}
-        source = fetch_video(key)
-        with VideoReader(source) as reader:
-            prepare_detector(detector, reader)
-        blurred = 0
+        people = people_to_blur(TrackingBbox.tracks(key), TrackingBbox.detections(key))
+        counts = {"frames": 0, "faces": 0}
 
-        def blur(frame, index):
-            nonlocal blurred
-            boxes = tracked.get(index, np.empty((0, 4)))
-            for detection in np.asarray(detector([frame])[0], dtype=float).reshape(-1, 5)[:, :4]:
-                if not len(boxes) or iou(boxes, detection).max() < 0.5:
-                    boxes = np.vstack([boxes, detection])
-            if not len(boxes):
-                return frame
-            keypoints = np.asarray(estimator([frame], [boxes])[0], dtype=float)
-            regions = face_regions(keypoints, estimator.joint_set, boxes=boxes)
-            blurred += len(regions)
-            return blur_faces(frame, regions)
+        def write_blurred(estimator, scratch):
+            def blur(frame, index):
+                counts["frames"] += 1
+                blurred, faces = blur_people(frame, people.get(index, np.empty((0, 4))), estimator)
+                counts["faces"] += faces
+                return blurred
 
+            return RenderedVideo(video_overlay(fetch_video(key), Path(scratch) / "blurred.mp4", blur), counts["frames"])
+
+        n_frames = (TrackingBbox & key).fetch1("num_frames")
         with tempfile.TemporaryDirectory(dir=database.cache_dir()) as scratch:
-            out = video_overlay(source, Path(scratch) / "blurred.mp4", blur)
-            insert_with_file(self, {**key, "faces_blurred": blurred}, "video", out)
+            result, columns = run_stage(
+                lambda estimator: write_blurred(estimator, scratch),
+                MethodCall(TOP_DOWN, key["face_method"], params),
+                n_frames=n_frames,
+                output=RenderedVideo,
+            )
+            insert_with_file(self, {**key, "faces_blurred": counts["faces"], **columns}, "video", result.path)
 
     @staticmethod
     def fetch_path(key) -> Path:
-        return _fetch_object(BlurredVideo & key, "video")
+        """Local path of the blurred video (fetched once into the cache, checksum-verified)."""
+        return _fetch_video_field(BlurredVideo, key, "video")
 
 
-def _fetch_object(query, field: str) -> Path:
-    ref = query.fetch1(field)
-    return fetch_to_cache(ref, f"overlays/{hashlib.sha1(ref.path.encode()).hexdigest()}{ref.ext or ''}", ref.size)
+def _fetch_video_field(table, key: dict, field: str) -> Path:
+    ref, sha256 = (table & key).fetch1(field, "sha256")
+    return fetch_verified(ref, sha256, f"{table.__name__} of {'/'.join(str(v) for v in key.values())}")
 
 
 @schema
@@ -105,6 +110,7 @@ class TrackingBboxVideo(dj.Computed):
     -> BlurredVideo
     ---
     overlay                  : <object@derived>   # H.264 MP4
+    sha256                   : char(64)   # of the stored file, verified whenever it is fetched
     """
 
     def make(self, key):
@@ -122,7 +128,7 @@ class TrackingBboxVideo(dj.Computed):
     @staticmethod
     def fetch_path(key) -> Path:
         """Local path of the overlay video (fetched once into the cache)."""
-        return _fetch_object(TrackingBboxVideo & key, "overlay")
+        return _fetch_video_field(TrackingBboxVideo, key, "overlay")
 
 
 @schema
@@ -135,6 +141,7 @@ class TopDownPersonVideo(dj.Computed):
     -> BlurredVideo
     ---
     overlay                  : <object@derived>   # H.264 MP4
+    sha256                   : char(64)   # of the stored file, verified whenever it is fetched
     """
 
     def make(self, key):
@@ -154,7 +161,7 @@ class TopDownPersonVideo(dj.Computed):
 
     @staticmethod
     def fetch_path(key) -> Path:
-        return _fetch_object(TopDownPersonVideo & key, "overlay")
+        return _fetch_video_field(TopDownPersonVideo, key, "overlay")
 
 
 def _write_overlay(table, key: dict, draw, name: str) -> None:
@@ -165,3 +172,6 @@ def _write_overlay(table, key: dict, draw, name: str) -> None:
     with tempfile.TemporaryDirectory(dir=database.cache_dir()) as scratch:
         out = video_overlay(source, Path(scratch) / name, draw)
         insert_with_file(table, dict(key), "overlay", out)
+
+
+METHOD_REQUESTS = (BlurMethod,)

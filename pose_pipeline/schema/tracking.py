@@ -9,7 +9,6 @@ TrackingBbox × TrackingGroundTruth ─► TrackingAccuracy (HOTA, MOTA, IDF1)
 
 from __future__ import annotations
 
-import time
 from dataclasses import astuple
 
 import datajoint as dj
@@ -18,9 +17,12 @@ import numpy as np
 from .. import detection as _detection  # noqa: F401 - registers the detectors
 from .. import tracking as _tracking  # noqa: F401 - registers the trackers
 from ..formats import Tracks
+from ..registry import MethodCall
 from ..stages import DETECTION, TRACKING
 from ..tracking.subject import Split, apply_splits, auto_subject, number_splits, subject_boxes
 from . import LOOKUP_DEFINITION, nan_to_null
+from .requests import MethodRequest
+from .runs import PROVENANCE_DEFINITION, run_stage
 from .video import Video, VideoInfo, fetch_video
 
 STAGE = "tracking"
@@ -46,16 +48,23 @@ class TrackingBboxMethodLookup(dj.Lookup):
 
 
 @schema
-class TrackingBboxMethod(dj.Manual):
-    """A request: track people in one video with one detector and one tracker."""
+class TrackingBboxMethod(MethodRequest, dj.Manual):
+    """A request: track people in one video with one detector and one tracker, each with one parameter set.
 
+    Insert only what you override (``tracker_params``, ``detector_params``); the defaults are merged in and the
+    merged parameters hashed into the key (`pose_pipeline.schema.requests`). A tracker's ``frame_rate`` of None
+    is the video's own."""
+
+    methods = (("tracking_method", TRACKING, "tracker_params"), ("detector", DETECTION, "detector_params"))
+    hash_attribute = "tracking_params_hash"
     definition = """
     -> Video
     -> TrackingBboxMethodLookup
     -> DetectorLookup
+    tracking_params_hash : char(32)  # hash of both merged parameter sets (canonical JSON)
     ---
-    tracker_params=null  : json   # overrides of the tracker's default parameters
-    detector_params=null : json   # overrides of the detector's default parameters
+    tracker_params       : json      # the tracker's parameters, defaults merged in
+    detector_params      : json      # the detector's parameters, defaults merged in
     """
 
 
@@ -65,7 +74,8 @@ class TrackingBbox(dj.Computed):
     (frame index, track id, box x, y, w, h in pixels with x, y the top-left corner, confidence). A video with
     nobody in it gives a row with zero tracks."""
 
-    definition = """
+    definition = (
+        """
     -> TrackingBboxMethod
     ---
     num_tracks          : int32
@@ -74,21 +84,25 @@ class TrackingBbox(dj.Computed):
     boxes               : <blob>     # (N, 4) x, y, w, h in pixels
     confidence          : <blob>     # (N,) detection score in [0, 1]
     num_frames          : int32      # frames processed
-    seconds             : float64    # wall time of detection and tracking
     """
+        + PROVENANCE_DEFINITION
+    )
 
     def make(self, key):
-        tracker_params, detector_params = (TrackingBboxMethod & key).fetch1("tracker_params", "detector_params")
-        fps, n_frames = (VideoInfo & key).fetch1("fps", "num_frames")
         from ..tracking.run import track_video
         from ..video.reader import VideoReader
 
-        detector = DETECTION.build(key["detector"], detector_params)
-        tracker = TRACKING.build(key["tracking_method"], _with_frame_rate(key["tracking_method"], tracker_params, fps))
-        started = time.perf_counter()
+        tracker_params, detector_params = (TrackingBboxMethod & key).fetch1("tracker_params", "detector_params")
+        fps, n_frames = (VideoInfo & key).fetch1("fps", "num_frames")
+        if tracker_params.get("frame_rate", 0) is None:
+            tracker_params = {**tracker_params, "frame_rate": float(fps)}
         with VideoReader(fetch_video(key)) as reader:
-            tracks = track_video(reader, detector, tracker, n_frames=n_frames)
-        tracks.validate(n_frames=n_frames)
+            tracks, columns = run_stage(
+                lambda detector, tracker: track_video(reader, detector, tracker, n_frames=n_frames),
+                MethodCall(DETECTION, key["detector"], detector_params),
+                MethodCall(TRACKING, key["tracking_method"], tracker_params),
+                n_frames=n_frames,
+            )
         self.insert1(
             {
                 **key,
@@ -98,7 +112,7 @@ class TrackingBbox(dj.Computed):
                 "boxes": tracks.boxes.astype(np.float32),
                 "confidence": tracks.confidence.astype(np.float32),
                 "num_frames": n_frames,
-                "seconds": time.perf_counter() - started,
+                **columns,
             }
         )
 
@@ -108,13 +122,6 @@ class TrackingBbox(dj.Computed):
         frame, track_id, boxes, confidence = (TrackingBbox & key).fetch1("frame", "track_id", "boxes", "confidence")
         return Tracks(frame=frame.astype(int), track_id=track_id.astype(int), boxes=boxes.astype(float),
                       confidence=confidence.astype(float))  # fmt: skip
-
-
-def _with_frame_rate(tracker: str, params: dict | None, fps: float) -> dict | None:
-    """Trackers whose buffers count frames take the video's frame rate when the user did not set it."""
-    if "frame_rate" in TRACKING.get(tracker).params and "frame_rate" not in (params or {}):
-        return {**(params or {}), "frame_rate": float(fps)}
-    return params
 
 
 class AnnotationError(ValueError):
@@ -178,6 +185,18 @@ def validate_annotation(row: dict) -> None:
         raise AnnotationError(f"{name}: track id(s) {unknown} do not exist; the tracks are {known}")
 
 
+def one_tracking_result(key: dict) -> dict:
+    """The full key of the one tracking result ``key`` names (it may leave out what is unambiguous, e.g. the
+    parameter hash); an error lists the candidates when it names none or several."""
+    keys = (TrackingBbox & {k: v for k, v in key.items() if k in TrackingBbox.primary_key}).keys()
+    if not keys:
+        raise AnnotationError(f"{_describe(key)}: no tracking result to annotate (populate TrackingBbox first)")
+    if len(keys) > 1:
+        found = "; ".join(f"{_describe(k)} parameters {k['tracking_params_hash'][:8]}" for k in keys)
+        raise AnnotationError(f"{_describe(key)} names {len(keys)} tracking results, not one: {found}")
+    return keys[0]
+
+
 def annotate(key: dict, subject_id: int, tracks, *, splits=(), max_gap: int = 0, annotator: str = "",
              replace: bool = False) -> dict:  # fmt: skip
     """Record which tracks are ``subject_id`` in the tracking result ``key`` (the CLI and the widget use this).
@@ -187,6 +206,7 @@ def annotate(key: dict, subject_id: int, tracks, *, splits=(), max_gap: int = 0,
     (``subject_id=-1``) while subjects are annotated is refused, unless ``replace=True``, which removes them."""
     import getpass
 
+    key = one_tracking_result(key)
     splits = [astuple(s) for s in number_splits(TrackingBbox.tracks(key), splits)] if splits else []
     row = {
         **{k: key[k] for k in TrackingBbox.primary_key},
@@ -264,6 +284,7 @@ class PersonBbox(dj.Computed):
 
 ROOT_TABLES = ()  # everything here hangs off Video, emptied by the video stage
 METHOD_LOOKUPS = (DetectorLookup, TrackingBboxMethodLookup)
+METHOD_REQUESTS = (TrackingBboxMethod,)
 
 
 @schema

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,7 +12,7 @@ import datajoint as dj
 from .. import database
 from ..video.probe import InvalidVideoError, file_sha256, probe_video
 from ..video.reader import VideoReader
-from .files import fetch_to_cache, insert_with_file
+from .files import ChecksumError, clear_cache, fetch_verified, insert_with_file
 
 STAGE = "video"
 schema = dj.Schema()
@@ -23,8 +22,7 @@ class DuplicateVideoError(ValueError):
     """A different file is already stored under the same project and file name."""
 
 
-class VideoChecksumError(RuntimeError):
-    """A video fetched from the store does not match the checksum recorded at import."""
+VideoChecksumError = ChecksumError  # a stored or cached video does not match the checksum recorded at import
 
 
 @schema
@@ -117,17 +115,15 @@ def insert_local_video(path, video_project: str, *, filename: str | None = None,
             from ..video.recompress import recompress_h264
 
             stored = recompress_h264(path, Path(scratch) / (path.stem + ".mp4"))
-        stored_sha = source_sha if stored == path else file_sha256(stored)
         row = {
             **key,
-            "sha256": stored_sha,
             "source_sha256": source_sha,
             "size_bytes": stored.stat().st_size,
             "source_path": str(path.resolve())[:1024],
             "recompressed": bool(recompress),
         }
         try:
-            insert_with_file(Video, row, "video", stored)
+            insert_with_file(Video, row, "video", stored)  # sha256 of the stored copy, computed while copying
         except dj.errors.DuplicateError:
             # another process imported the same key between our check and our insert
             return _same_or_refuse(key, (Video & key).fetch1(), source_sha, path)
@@ -147,22 +143,10 @@ def _same_or_refuse(key: dict, row: dict, source_sha: str, path: Path) -> dict:
 
 
 def fetch_video(key: dict) -> Path:
-    """Return a local path to the video, fetched once into the managed cache and checksum-verified.
-
-    The file is streamed from the store into a temporary name, verified against the checksum recorded at
-    import, and only then renamed into place, so an interrupted or corrupt fetch never leaves a cached file.
-    """
-    ref, sha256, size_bytes = (Video & key).fetch1("video", "sha256", "size_bytes")
-
-    def verify(path):
-        actual = file_sha256(path)
-        if actual != sha256:
-            raise VideoChecksumError(
-                f"{key['video_project']}/{key['filename']}: stored file has checksum {actual[:12]}..., "
-                f"import recorded {sha256[:12]}...; the raw store copy is damaged"
-            )
-
-    return fetch_to_cache(ref, f"videos/{sha256[:2]}/{sha256}{ref.ext or ''}", size_bytes, verify)
+    """Return a local path to the video, fetched once into the managed cache and checksum-verified
+    (`pose_pipeline.schema.files.fetch_verified`): a damaged copy in the store or the cache is never used."""
+    ref, sha256 = (Video & key).fetch1("video", "sha256")
+    return fetch_verified(ref, sha256, f"video {key['video_project']}/{key['filename']}")
 
 
 @contextmanager
@@ -175,14 +159,6 @@ def open_video(key: dict) -> Iterator[VideoReader]:
     """
     with VideoReader(fetch_video(key)) as reader:
         yield reader
-
-
-def clear_cache() -> int:
-    """Delete every cached video; returns the number of bytes freed. The stores are untouched."""
-    root = database.cache_dir() / "objects" / "videos"
-    freed = sum(f.stat().st_size for f in root.rglob("*") if f.is_file()) if root.exists() else 0
-    shutil.rmtree(root, ignore_errors=True)
-    return freed
 
 
 __all__ = [

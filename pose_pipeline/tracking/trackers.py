@@ -86,7 +86,9 @@ class PackageTracker:
         return f"PackageTracker({self.name!r}, {type(self.tracker).__name__})"
 
 
-_COMMON = {"lost_track_buffer": 30, "frame_rate": 30.0, "minimum_consecutive_frames": 2}
+# frame_rate None: the video's own rate in the tracking stage (30 fps where a tracker is built alone)
+_COMMON = {"lost_track_buffer": 30, "frame_rate": None, "minimum_consecutive_frames": 2}
+DEFAULT_FRAME_RATE = 30.0
 
 
 @TRACKING.register(
@@ -110,7 +112,7 @@ def bytetrack(**params) -> PackageTracker:
     """ByteTrack from the `trackers` package; see the registered description for the parameters."""
     from trackers import ByteTrackTracker
 
-    return PackageTracker(ByteTrackTracker(**params), name="bytetrack")
+    return PackageTracker(ByteTrackTracker(**_with_rate(params)), name="bytetrack")
 
 
 @TRACKING.register(
@@ -138,7 +140,7 @@ def ocsort(**params) -> PackageTracker:
     """OC-SORT from the `trackers` package; see the registered description for the parameters."""
     from trackers import OCSORTTracker
 
-    return PackageTracker(OCSORTTracker(**params), name="ocsort")
+    return PackageTracker(OCSORTTracker(**_with_rate(params)), name="ocsort")
 
 
 @TRACKING.register(
@@ -161,7 +163,7 @@ def sort(**params) -> PackageTracker:
     """SORT from the `trackers` package; see the registered description for the parameters."""
     from trackers import SORTTracker
 
-    return PackageTracker(SORTTracker(**params), name="sort")
+    return PackageTracker(SORTTracker(**_with_rate(params)), name="sort")
 
 
 @TRACKING.register(
@@ -191,7 +193,13 @@ def botsort(**params) -> PackageTracker:
     """BoT-SORT (no appearance model) from the `trackers` package; see the registered description."""
     from trackers import BoTSORTTracker
 
-    return PackageTracker(BoTSORTTracker(**params), name="botsort", uses_frame=bool(params.get("enable_cmc", True)))
+    return PackageTracker(
+        BoTSORTTracker(**_with_rate(params)), name="botsort", uses_frame=bool(params.get("enable_cmc", True))
+    )
+
+
+def _with_rate(params: dict) -> dict:
+    return {**params, "frame_rate": DEFAULT_FRAME_RATE if params.get("frame_rate") is None else params["frame_rate"]}
 
 
 # No appearance (re-id) tracker is registered: the trackers package has none, and association code is not
