@@ -59,6 +59,43 @@ class Detections:
             scores = frame_boxes[:, 4]
             _check(bool(np.all((scores >= 0) & (scores <= 1))), f"detections of frame {index}: score outside [0, 1]")
 
+    def to_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The storage form: ``frame`` (N,) int32 frame index of each detection, ``boxes`` (N, 4) float32 x, y, w,
+        h and ``score`` (N,) float32, in frame order and, within a frame, in the detector's order.
+
+        The arrays do not say how many frames there were (trailing frames may have no detections): store
+        ``len(self.boxes)`` (the video's frame count) with them and give it back to `from_arrays`.
+        """
+        self.validate()
+        counts = [len(frame_boxes) for frame_boxes in self.boxes]
+        rows = np.concatenate(self.boxes) if sum(counts) else np.empty((0, 5))
+        frame = np.repeat(np.arange(len(self.boxes)), counts).astype(np.int32)
+        return frame, rows[:, :4].astype(np.float32), rows[:, 4].astype(np.float32)
+
+    @classmethod
+    def from_arrays(cls, frame, boxes, score, n_frames: int) -> Detections:
+        """Validated `Detections` of ``n_frames`` frames (float64 arrays) from the arrays of `to_arrays`.
+
+        Rows may come in any frame order; within a frame their order is kept. Raises `ContractError` when the
+        arrays disagree in length, a frame index is not an integer in [0, ``n_frames``), or a box or score breaks
+        the `Detections` contract.
+        """
+        frame, boxes, score = np.asarray(frame), np.asarray(boxes), np.asarray(score)
+        _check_array("frame", frame, 1)
+        _check_array("boxes", boxes, 2, (4,))
+        _check_array("score", score, 1)
+        _check(len(boxes) == len(frame) and len(score) == len(frame),
+               f"frame, boxes and score have {len(frame)}, {len(boxes)} and {len(score)} rows")  # fmt: skip
+        _check(len(frame) == 0 or np.issubdtype(frame.dtype, np.integer), "frame must hold integers")
+        _check(int(n_frames) == n_frames and n_frames >= 0, f"n_frames must be an integer >= 0, got {n_frames}")
+        _check(bool(np.all((frame >= 0) & (frame < n_frames))), f"frame index outside the video of {n_frames} frames")
+        order = np.argsort(frame, kind="stable")
+        rows = np.column_stack([boxes, score]).astype(float)[order]
+        per_frame = np.split(rows, np.searchsorted(frame[order], np.arange(1, n_frames))) if n_frames else []
+        detections = cls([frame_rows.reshape(-1, 5) for frame_rows in per_frame])
+        detections.validate(n_frames=int(n_frames))
+        return detections
+
 
 @dataclass
 class Tracks:

@@ -26,14 +26,23 @@ expected length), so a tilted or lying head gets a tilted ellipse; otherwise it 
 Fallback: a person with fewer than two confident face keypoints gets the ellipse around the head region of its
 box (``visualize.head_regions``: the box's top part), so a face is never left unblurred because its keypoints
 were missed. A person with neither gets nothing (there is nothing to locate).
+
+Whole videos, without a database or video files: `people_to_blur` says whom to blur in each frame (every
+tracklet's box, plus the detector's boxes the tracker left out); `blur_people` blurs one frame's people (a 2D
+estimator finds their faces), `blur_frames` a stream of frames, the estimator running on several frames at once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import islice
+
 import cv2
 import numpy as np
 
+from pose_pipeline.formats import Detections, Tracks
 from pose_pipeline.skeletons import FACE_JOINTS, JointSet, get_joint_set
+from pose_pipeline.tracking.subject import iou
 from pose_pipeline.visualize import head_regions
 
 # Factors from a pair of face keypoints' distance to the head width (see the module docstring).
@@ -219,3 +228,97 @@ def _strong_blur(roi: np.ndarray, sigma: float) -> np.ndarray:
     if scale > 1:
         small = cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
     return small.reshape(roi.shape).astype(float)
+
+
+# --- whole videos -------------------------------------------------------------------------------------------------
+
+
+def people_to_blur(
+    tracks: Tracks, detections: Sequence[np.ndarray] | Detections | None = None, iou_threshold: float = 0.5
+) -> dict[int, np.ndarray]:
+    """The people whose faces are blurred in each frame: frame index -> (M, 4) float x, y, w, h boxes.
+
+    A frame's boxes are its tracklet boxes (in the tracks' row order), then each of its raw ``detections`` (one
+    (N, 5) x, y, w, h, score array per frame, frame index = position; the detector's order) whose IoU with every
+    box kept so far is below ``iou_threshold``: trackers leave out unconfirmed tracks and re-acquired people,
+    whose faces must be blurred all the same. "Kept so far" includes the detections added before it, so two
+    detections of one person (IoU >= ``iou_threshold``) add one box. Frames without anybody are absent.
+    ``detections`` None: the tracklets alone. Raises `ContractError` for invalid detections or tracks, or tracks
+    in frames beyond the detections'.
+    """
+    boxes_by_frame = {frame: boxes.astype(float) for frame, (boxes, _) in tracks.by_frame().items()}
+    if detections is None:
+        return boxes_by_frame
+    detections = detections if isinstance(detections, Detections) else Detections(list(detections))
+    detections.validate()
+    tracks.validate(n_frames=len(detections.boxes))
+    for frame, frame_detections in enumerate(detections.boxes):
+        boxes = boxes_by_frame.get(frame, np.empty((0, 4)))
+        for detection in frame_detections[:, :4]:
+            if not len(boxes) or iou(boxes, detection).max() < iou_threshold:
+                boxes = np.vstack([boxes, detection])
+        if len(boxes):
+            boxes_by_frame[frame] = boxes
+    return dict(sorted(boxes_by_frame.items()))
+
+
+def _blur_with_keypoints(frame: np.ndarray, boxes: np.ndarray, keypoints, joint_set) -> tuple[np.ndarray, int]:
+    regions = face_regions(np.asarray(keypoints, dtype=float), joint_set, boxes=boxes)
+    return blur_faces(frame, regions), len(regions)
+
+
+def _boxes(boxes) -> np.ndarray:
+    return np.asarray(boxes, dtype=float).reshape(-1, 4)
+
+
+def blur_people(frame: np.ndarray, boxes, estimator) -> tuple[np.ndarray, int]:
+    """Blur the faces of the people in ``boxes`` ((M, 4) x, y, w, h) in one RGB ``frame`` (modified in place).
+
+    ``estimator(frames, boxes)`` (a ``TOP_DOWN`` object, with a ``joint_set``) finds each person's keypoints;
+    `face_regions` turns them into face ellipses (the box's head region where face keypoints are missing or
+    unconfident) and `blur_faces` blurs them. Returns the frame and the number of regions blurred (one per person
+    at most). With nobody, the estimator is not run and the frame is returned untouched.
+    """
+    boxes = _boxes(boxes)
+    if not len(boxes):
+        return frame, 0
+    keypoints = estimator([frame], [boxes])
+    if len(keypoints) != 1:
+        raise ValueError(f"estimator returned {len(keypoints)} results for 1 frame")
+    return _blur_with_keypoints(frame, boxes, keypoints[0], estimator.joint_set)
+
+
+def blur_frames(
+    frames: Iterable[np.ndarray],
+    people: Mapping[int, np.ndarray] | Sequence[np.ndarray],
+    estimator,
+    *,
+    batch_size: int = 8,
+) -> Iterator[tuple[np.ndarray, int]]:
+    """`blur_people` over a stream of frames: yields ``(blurred frame, regions blurred)`` for each frame, in order.
+
+    ``frames``: any iterable of RGB frames (a `VideoReader`'s ``iter_frames()``, a list), numbered from 0; each
+    is modified in place and yielded. ``people``: each frame's (M, 4) x, y, w, h boxes, as a mapping frame index
+    -> boxes (`people_to_blur`; a frame that is absent has nobody) or a sequence with one entry per frame (frames
+    beyond its end have nobody). The estimator gets up to ``batch_size`` frames per call (only those with somebody
+    in them), so only that many frames are held at a time; each frame's result is the same as `blur_people`'s.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    lookup = people if isinstance(people, Mapping) else dict(enumerate(people))
+    nobody = np.empty((0, 4))
+    iterator = iter(frames)
+    start = 0
+    while batch := list(islice(iterator, batch_size)):
+        boxes = [_boxes(lookup.get(start + i, nobody)) for i in range(len(batch))]
+        busy = [i for i, frame_boxes in enumerate(boxes) if len(frame_boxes)]
+        keypoints = estimator([batch[i] for i in busy], [boxes[i] for i in busy]) if busy else []
+        if len(keypoints) != len(busy):
+            raise ValueError(f"estimator returned {len(keypoints)} results for {len(busy)} frames")
+        by_frame = dict(zip(busy, keypoints))
+        for i, frame in enumerate(batch):
+            if i in by_frame:
+                yield _blur_with_keypoints(frame, boxes[i], by_frame[i], estimator.joint_set)
+            else:
+                yield frame, 0
+        start += len(batch)

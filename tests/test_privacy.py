@@ -1,5 +1,6 @@
 """Face blurring on synthetic scenes, driven by ground-truth face keypoints (the blurring's input here, not a
-prediction under test), with the head-region fallback; and skeleton overlays.
+prediction under test), with the head-region fallback; whole-video blurring (whom to blur, the estimator on
+batches of frames) compared with the blurred-video stage's former per-frame loop; and skeleton overlays.
 
 A face pixel is "unblurred" when detail survives around it: the synthetic frames carry Gaussian pixel noise
 (sigma 3 grey levels), so every untouched pixel has high-frequency energy of about 2.7, while a strong blur
@@ -13,10 +14,15 @@ import cv2
 import numpy as np
 import pytest
 
+from pose_pipeline import keypoints as _keypoints  # noqa: F401 - registers the 2D methods
 from pose_pipeline import privacy
+from pose_pipeline.formats import ContractError, Detections, Tracks
 from pose_pipeline.skeletons import COCO17, FACE_JOINTS, JointSet
-from pose_pipeline.synthetic import PALETTE, PersonSpec, SceneConfig, SceneRenderer, render_scene
+from pose_pipeline.stages import TOP_DOWN, TRACKING
+from pose_pipeline.synthetic import PALETTE, PersonSpec, SceneConfig, SceneRenderer, crossing_scene, render_scene
 from pose_pipeline.synthetic.render import HAIR, SKIN
+from pose_pipeline.tracking import track_detections
+from pose_pipeline.tracking.subject import iou
 from pose_pipeline.visualize import head_regions
 from pose_pipeline.visualize_pose import confidence_color, draw_skeleton
 
@@ -234,6 +240,200 @@ def test_blur_faces_inside_feather_and_outside():
     assert change[ring].mean() > 5
     grey = privacy.blur_faces(original[..., 0].copy(), [ellipse])  # single-channel frames work too
     assert grey.shape == (200, 300) and high_frequency(np.repeat(grey[..., None], 3, axis=-1))[core].max() < 3
+
+
+# --- whole videos: whom to blur, and the estimator on batches of frames ------------------------------------------
+
+
+def tracks_of(rows) -> Tracks:
+    """`Tracks` from rows (frame, track id, x, y, w, h)."""
+    rows = np.asarray(rows, dtype=float).reshape(-1, 6)
+    return Tracks(frame=rows[:, 0].astype(int), track_id=rows[:, 1].astype(int), boxes=rows[:, 2:],
+                  confidence=np.full(len(rows), 0.9))  # fmt: skip
+
+
+def detections_of(*frames) -> list[np.ndarray]:
+    """One (N, 5) array per frame from lists of x, y, w, h boxes (score 0.8)."""
+    return [np.array([[*box, 0.8] for box in boxes], dtype=float).reshape(-1, 5) for boxes in frames]
+
+
+def test_people_to_blur_tracks_plus_detections_no_track_overlaps():
+    tracks = tracks_of([(0, 1, 10, 10, 20, 40), (0, 2, 100, 10, 20, 40), (1, 1, 12, 10, 20, 40), (3, 2, 50, 50, 9, 9)])
+    detections = detections_of(
+        [(11, 10, 20, 40), (300, 10, 20, 40)],  # frame 0: person 1 again (IoU 0.9), a person the tracker left out
+        [],  # frame 1: tracks only
+        [(40, 40, 10, 10), (41, 40, 10, 10), (200, 40, 10, 10)],  # frame 2: no tracks; two boxes of one person
+        [],  # frame 3: tracks only
+        [],  # frame 4: nobody
+    )
+    people = privacy.people_to_blur(tracks, detections)
+    assert list(people) == [0, 1, 2, 3]  # frame 4 has nobody: absent
+    np.testing.assert_array_equal(people[0], [[10, 10, 20, 40], [100, 10, 20, 40], [300, 10, 20, 40]])
+    np.testing.assert_array_equal(people[1], [[12, 10, 20, 40]])
+    # a detection overlapping one added before it (IoU 0.82) is not added again, as in the per-frame loop
+    np.testing.assert_array_equal(people[2], [[40, 40, 10, 10], [200, 40, 10, 10]])
+    np.testing.assert_array_equal(people[3], [[50, 50, 9, 9]])
+    assert all(boxes.dtype == np.float64 for boxes in people.values())
+    # the threshold: IoU exactly 0.5 counts as overlapping; a lower threshold drops more detections
+    half = detections_of([(10, 10, 20, 20)], [], [], [], [])
+    assert iou(np.array([[10.0, 10, 20, 40]]), half[0][0, :4])[0] == 0.5
+    assert len(privacy.people_to_blur(tracks, half)[0]) == 2
+    assert len(privacy.people_to_blur(tracks, half, iou_threshold=0.6)[0]) == 3
+    assert len(privacy.people_to_blur(tracks, detections, iou_threshold=0.0)[0]) == 2  # IoU 0 >= 0: dropped
+    # a `Detections` works the same; without detections the tracklets alone
+    assert privacy.people_to_blur(tracks, Detections(detections)).keys() == people.keys()
+    alone = privacy.people_to_blur(tracks)
+    assert list(alone) == [0, 1, 3] and len(alone[0]) == 2
+    empty = Tracks(frame=np.empty(0, int), track_id=np.empty(0, int), boxes=np.empty((0, 4)), confidence=np.empty(0))
+    assert privacy.people_to_blur(empty, detections_of([], [])) == {}
+    np.testing.assert_array_equal(privacy.people_to_blur(empty, detections)[2], people[2])
+
+
+def test_people_to_blur_refuses_inconsistent_inputs():
+    tracks = tracks_of([(3, 1, 10, 10, 20, 40)])
+    with pytest.raises(ContractError, match="frame index outside the video"):
+        privacy.people_to_blur(tracks, detections_of([], []))  # a track in frame 3 of a 2-frame video
+    with pytest.raises(ContractError, match="score outside"):
+        privacy.people_to_blur(tracks, [np.array([[0, 0, 5, 5, 1.5]])] * 4)
+
+
+class FakeEstimator:
+    """A deterministic 'estimator': face keypoints at fixed places in each box, confidence from the box's area
+    (low for small boxes, so they take the head-region fallback); records each call's number of frames and boxes."""
+
+    joint_set = "COCO-17"
+
+    def __init__(self):
+        self.calls: list[list[int]] = []
+
+    def __call__(self, frames, boxes):
+        self.calls.append([len(b) for b in boxes])
+        out = []
+        for frame_boxes in boxes:
+            keypoints = np.full((len(frame_boxes), 17, 3), np.nan)
+            for person, (x, y, w, h) in enumerate(frame_boxes):
+                confidence = 0.9 if w * h > 1500 else 0.1
+                for joint, (u, v) in zip(FACE, [(0.5, 0.08), (0.6, 0.06), (0.4, 0.06), (0.7, 0.07), (0.3, 0.07)]):
+                    keypoints[person, joint] = (x + u * w, y + v * h, confidence)
+            out.append(keypoints)
+        return out
+
+
+def closure_blur(frames, tracks, detections, estimator):
+    """The blurred-video stage's former per-frame loop (``BlurredVideo.make`` before `blur_frames`), with the
+    detector replaced by the detections it gave: returns the blurred frames and the number of regions."""
+    tracked = {frame: boxes for frame, (boxes, _) in tracks.by_frame().items()}
+    detector = iter(detections)
+    blurred = 0
+
+    def blur(frame, index):
+        nonlocal blurred
+        boxes = tracked.get(index, np.empty((0, 4)))
+        for detection in np.asarray(next(detector), dtype=float).reshape(-1, 5)[:, :4]:
+            if not len(boxes) or iou(boxes, detection).max() < 0.5:
+                boxes = np.vstack([boxes, detection])
+        if not len(boxes):
+            return frame
+        keypoints = np.asarray(estimator([frame], [boxes])[0], dtype=float)
+        regions = privacy.face_regions(keypoints, estimator.joint_set, boxes=boxes)
+        blurred += len(regions)
+        return privacy.blur_faces(frame, regions)
+
+    return [blur(frame.copy(), index) for index, frame in enumerate(frames)], blurred
+
+
+@pytest.fixture(scope="module")
+def crowd():
+    """16 frames of three people crossing, their detections (the truth, jittered, plus a false box in every
+    fourth frame, a second box of one person in frame 1, nothing in frames 9-10) and ByteTrack's tracks."""
+    scene = SceneRenderer(crossing_scene(n_people=3, width=480, height=360, n_frames=16, seed=2))
+    rng = np.random.default_rng(0)
+    frames, detections = [], []
+    for index in range(16):
+        frame = scene.frame(index)
+        frames.append(frame.image)
+        boxes = frame.labels.boxes[np.isfinite(frame.labels.boxes).all(axis=1)]
+        boxes = boxes + rng.normal(0, 0.02, boxes.shape) * np.tile(boxes[:, 2:], 2)
+        rows = np.column_stack([boxes, np.full(len(boxes), 0.9)])
+        if index % 4 == 0:
+            rows = np.vstack([rows, [400.0, 20.0, 40.0, 90.0, 0.3]])  # too low a score to start a track
+        if index == 1:
+            rows = np.vstack([rows, rows[0] + [2, 1, 0, 0, -0.2]])
+        if index in (9, 10):
+            rows = np.empty((0, 5))
+        detections.append(rows)
+    tracks = track_detections(detections, TRACKING.build("bytetrack"))
+    return frames, detections, tracks
+
+
+def test_crowd_has_what_the_comparison_needs(crowd):
+    _, detections, tracks = crowd
+    people = privacy.people_to_blur(tracks, detections)
+    by_frame = tracks.by_frame()
+    tracked = [len(by_frame.get(i, ((), ()))[0]) for i in range(16)]
+    assert tracked[0] == 0 and len(people[0]) == 4  # before confirmation: the detections alone
+    assert all(len(people[i]) > tracked[i] for i in range(4, 16, 4))  # the false box, untracked, is added
+    assert len(people[1]) < len(detections[1])  # the second box of one person is not
+    assert 9 not in people and 10 not in people  # nobody detected, nothing tracked
+
+
+@pytest.fixture(scope="module", params=["fake", "synthetic_pose"])
+def reference(request, crowd):
+    """An estimator (the fake one, the shipped model) and the per-frame loop's output with it on the crowd."""
+    frames, detections, tracks = crowd
+    estimator = FakeEstimator() if request.param == "fake" else TOP_DOWN.build("synthetic_pose")
+    return estimator, *closure_blur(frames, tracks, detections, estimator)
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 8])
+def test_blur_frames_gives_the_per_frame_loops_output(crowd, reference, batch_size):
+    frames, detections, tracks = crowd
+    estimator, expected, expected_count = reference
+    people = privacy.people_to_blur(tracks, detections)
+    copies = [frame.copy() for frame in frames]
+    results = list(privacy.blur_frames(iter(copies), people, estimator, batch_size=batch_size))
+    assert len(results) == 16
+    for index, ((blurred, _), want, copy) in enumerate(zip(results, expected, copies)):
+        assert blurred is copy  # in place
+        np.testing.assert_array_equal(blurred, want, err_msg=f"frame {index}")
+    counts = [n for _, n in results]
+    assert sum(counts) == expected_count and counts[9] == counts[10] == 0
+    assert sum(not np.array_equal(a, b) for a, b in zip(expected, frames)) == 14  # every frame with people changed
+    if batch_size == 1:  # blur_people, one frame at a time, is the same
+        for index, frame in enumerate(frames):
+            blurred, count = privacy.blur_people(frame.copy(), people.get(index, np.empty((0, 4))), estimator)
+            np.testing.assert_array_equal(blurred, expected[index])
+            assert count == counts[index]
+
+
+def test_blur_frames_batches_only_the_frames_with_people():
+    estimator = FakeEstimator()
+    frames = [np.full((60, 80, 3), 100, np.uint8) for _ in range(7)]
+    box = np.array([[10.0, 5.0, 40.0, 50.0]])
+    people = {0: box, 2: box, 3: np.vstack([box, box + 5]), 6: box}
+    results = list(privacy.blur_frames(frames, people, estimator, batch_size=3))
+    assert estimator.calls == [[1, 1], [2], [1]]  # frames 0, 2 | 3 (4, 5 empty) | 6
+    assert [n for _, n in results] == [1, 0, 1, 2, 0, 0, 1]
+    # people as a sequence, one entry per frame; frames beyond it have nobody
+    as_list = [people.get(i, np.empty((0, 4))) for i in range(5)]
+    assert [n for _, n in privacy.blur_frames(frames, as_list, FakeEstimator())] == [1, 0, 1, 2, 0, 0, 0]
+    blank = FakeEstimator()
+    frame = np.zeros((10, 10, 3), np.uint8)
+    assert privacy.blur_people(frame, np.empty((0, 4)), blank) == (frame, 0) and blank.calls == []
+    with pytest.raises(ValueError, match="batch_size"):
+        next(privacy.blur_frames(frames, people, estimator, batch_size=0))
+    with pytest.raises(ValueError, match="returned 1 results for 2 frames"):
+        list(privacy.blur_frames(frames, people, lambda f, b: [np.full((1, 17, 3), np.nan)], batch_size=3))
+
+
+def test_blur_people_with_the_shipped_model_leaves_no_face_sharp(scene):
+    """The shipped synthetic_pose model on the five-person scene: every face, seen or hidden, is blurred."""
+    blurred, count = privacy.blur_people(scene.image.copy(), scene.boxes, TOP_DOWN.build("synthetic_pose"))
+    assert count == 5
+    for k in (FRONTAL, PROFILE, OCCLUDED, BORDER):
+        assert scene.unblurred(blurred, k) == 0, k
+        assert all(c < 8 for c in scene.eye_contrast(blurred, k)), k
+    assert np.count_nonzero(high_frequency(blurred)[scene.hair[AWAY]] > DETAIL) == 0
 
 
 # --- skeleton overlay ---------------------------------------------------------------------------------------------

@@ -11,11 +11,13 @@ import cv2
 import numpy as np
 import pytest
 
-from pose_pipeline.formats import ContractError, Tracks
+from pose_pipeline.formats import ContractError, Detections, Tracks
 from pose_pipeline.stages import TRACKING
 from pose_pipeline.synthetic import SceneRenderer, crossing_scene, empty_scene, render_scene, walking_scene
 from pose_pipeline.tracking import (
     PackageTracker,
+    TrackedVideo,
+    detect_and_track,
     groundtruth_tracks,
     merge_tracks,
     simulate_detections,
@@ -191,6 +193,92 @@ def test_track_video_reads_a_video_file(tmp_path):
     scores = tracking_metrics(truth, tracks)
     assert tracks.n_tracks == 1 and scores["IDSW"] == 0 and scores["FP"] == 0
     assert scores["TP"] >= 24 - 2  # SORT confirms a track on its third match
+
+
+class FlickeringDetector(BackgroundDetector):
+    """The background detector plus a false box in every third frame and nothing in frames 10-12, so the raw
+    detections differ from the tracks; counts the frames it sees."""
+
+    def __init__(self, background):
+        super().__init__(background)
+        self.frames_seen = 0
+
+    def __call__(self, frames):
+        out = []
+        for frame, boxes in zip(frames, super().__call__(frames)):
+            index = self.frames_seen
+            self.frames_seen += 1
+            if 10 <= index <= 12:
+                boxes = np.empty((0, 5))
+            elif index % 3 == 0:
+                boxes = np.vstack([boxes, [[5.0, 5.0, 20.0, 40.0, 0.3]]])
+            out.append(boxes)
+        return out
+
+
+def test_detect_and_track_keeps_the_detectors_boxes_of_its_single_pass():
+    scene = SceneRenderer(walking_scene(width=320, height=240, n_frames=30))
+    frames = [f.image for f in scene]
+    detector = FlickeringDetector(scene.background)
+    result = detect_and_track(iter(frames), detector, TRACKING.build("bytetrack"), batch_size=4, n_frames=30)
+    assert isinstance(result, TrackedVideo)
+    assert detector.frames_seen == 30 and detector.batches == [4] * 7 + [2]  # the detector ran once per frame
+    expected = FlickeringDetector(scene.background)(frames)  # the detector's own output on the same frames
+    assert len(result.detections.boxes) == 30
+    for got, want in zip(result.detections.boxes, expected):
+        np.testing.assert_array_equal(got, want)
+    assert sum(len(b) for b in result.detections.boxes) > len(result.tracks.frame)  # the tracker left some out
+    # the same tracks as track_video's
+    tracks = track_video(iter(frames), FlickeringDetector(scene.background), TRACKING.build("bytetrack"), batch_size=4)
+    for name in ("frame", "track_id", "boxes", "confidence"):
+        np.testing.assert_array_equal(getattr(result.tracks, name), getattr(tracks, name))
+
+
+def test_detections_storage_arrays_round_trip():
+    detections = Detections(
+        [
+            np.array([[1.5, 2.25, 10.0, 20.0, 0.9], [30.0, 40.0, 5.0, 6.0, 0.4]]),
+            np.empty((0, 5)),
+            np.array([[7.0, 8.0, 9.0, 10.0, 1.0]]),
+            np.empty((0, 5)),  # trailing empty frames are kept through n_frames
+        ]
+    )
+    frame, boxes, score = detections.to_arrays()
+    assert (frame.dtype, boxes.dtype, score.dtype) == (np.int32, np.float32, np.float32)
+    assert frame.tolist() == [0, 0, 2] and boxes.shape == (3, 4) and score.tolist() == pytest.approx([0.9, 0.4, 1])
+    back = Detections.from_arrays(frame, boxes, score, n_frames=4)
+    assert [len(b) for b in back.boxes] == [2, 0, 1, 0]
+    for got, want in zip(back.boxes, detections.boxes):
+        assert got.dtype == np.float64 and got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-7)
+    # rows in any frame order: each frame's own order is kept
+    shuffled = Detections.from_arrays(frame[[2, 0, 1]], boxes[[2, 0, 1]], score[[2, 0, 1]], n_frames=4)
+    for got, want in zip(shuffled.boxes, back.boxes):
+        np.testing.assert_array_equal(got, want)
+    empty = Detections([np.empty((0, 5))] * 3)
+    assert [len(a) for a in empty.to_arrays()] == [0, 0, 0]
+    assert [b.shape for b in Detections.from_arrays(*empty.to_arrays(), n_frames=3).boxes] == [(0, 5)] * 3
+    assert Detections.from_arrays(*Detections([]).to_arrays(), n_frames=0).boxes == []
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda f, b, s: (f[:2], b, s), "have 2, 3 and 3 rows"),
+        (lambda f, b, s: (f.astype(float), b, s), "frame must hold integers"),
+        (lambda f, b, s: (f + 3, b, s), "outside the video of 4 frames"),
+        (lambda f, b, s: (f - 1, b, s), "outside the video"),
+        (lambda f, b, s: (f, b[:, :3], s), "axis 1 must have size 4"),
+        (lambda f, b, s: (f, b * [1, 1, -1, 1], s), "widths, heights must be > 0"),
+        (lambda f, b, s: (f, b, s + 1), "score outside"),
+        (lambda f, b, s: (f, b * np.nan, s), "must be finite"),
+    ],
+)
+def test_detections_from_arrays_refuses_broken_arrays(change, message):
+    arrays = Detections([np.array([[1.0, 2.0, 10.0, 20.0, 0.9], [3.0, 4.0, 5.0, 6.0, 0.5]]), np.empty((0, 5)),
+                         np.array([[7.0, 8.0, 9.0, 10.0, 1.0]]), np.empty((0, 5))]).to_arrays()  # fmt: skip
+    with pytest.raises(ContractError, match=message):
+        Detections.from_arrays(*change(*arrays), n_frames=4)
 
 
 def test_track_video_refuses_wrong_counts():

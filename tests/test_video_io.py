@@ -25,6 +25,7 @@ from pose_pipeline.video import (
     file_sha256,
     probe_video,
     recompress_h264,
+    video_map,
     video_overlay,
 )
 
@@ -345,6 +346,45 @@ def test_overlay_rejects_bad_callback_results(videos, tmp_path, bad_return):
 def test_overlay_refuses_to_overwrite_source(videos):
     with pytest.raises(ValueError):
         video_overlay(videos["good"], videos["good"], draw_white_square)
+
+
+def test_video_map_lets_the_transform_read_ahead(videos, tmp_path):
+    """A stream transform may hold several frames (a model run on batches); the output is the same as a
+    per-frame overlay's."""
+    held = []
+
+    def in_batches(frames):
+        batch = []
+        for frame in frames:
+            batch.append(frame)
+            if len(batch) == 7:
+                held.append(len(batch))
+                yield from (draw_white_square(f, 0) for f in batch)
+                batch = []
+        held.append(len(batch))
+        yield from (draw_white_square(f, 0) for f in batch)
+
+    mapped = video_map(videos["good"], tmp_path / "mapped.mp4", in_batches)
+    overlay = video_overlay(videos["good"], tmp_path / "overlay.mp4", draw_white_square)
+    assert held == [7] * (N_FRAMES // 7) + [N_FRAMES % 7]
+    assert file_sha256(mapped) == file_sha256(overlay)
+
+
+@pytest.mark.parametrize("wrong", ["fewer", "more", "stops_reading"])
+def test_video_map_refuses_a_transform_that_loses_or_adds_frames(videos, tmp_path, wrong):
+    def transform(frames):
+        for index, frame in enumerate(frames):
+            if wrong == "fewer" and index == 10:
+                continue
+            if wrong == "stops_reading" and index == 10:
+                return
+            yield frame
+            if wrong == "more" and index == 10:
+                yield frame
+
+    with pytest.raises(ValueError, match="transform yielded"):
+        video_map(videos["good"], tmp_path / "x.mp4", transform)
+    assert list(tmp_path.iterdir()) == []
 
 
 # --- recompress and writer --------------------------------------------------------------------------------------

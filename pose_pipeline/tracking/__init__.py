@@ -14,13 +14,15 @@ tracker is built::
 
 from .metrics import compare_trackers, simulate_detections, tracking_metrics
 from .mot import groundtruth_tracks, mot_to_tracks, read_mot, tracks_to_mot, write_mot
-from .run import merge_tracks, split_track, track_detections, track_video
+from .run import TrackedVideo, detect_and_track, merge_tracks, split_track, track_detections, track_video
 from .trackers import TRACKERS_VERSION, PackageTracker
 
 __all__ = [
     "TRACKERS_VERSION",
     "PackageTracker",
+    "TrackedVideo",
     "compare_trackers",
+    "detect_and_track",
     "groundtruth_tracks",
     "merge_tracks",
     "mot_to_tracks",

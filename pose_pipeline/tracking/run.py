@@ -1,12 +1,14 @@
 """The tracking loop: frames -> detector -> tracker -> `Tracks`, and tracklet edits for the annotation widget.
 
-Pure functions: no database, no video files. The tracking stage's ``make()`` calls `track_video` with a
-`VideoReader`, a detector built from ``DETECTION`` and a tracker built from ``TRACKING``.
+Pure functions: no database, no video files. The tracking stage's ``make()`` calls `track_video` (or
+`detect_and_track`, which also keeps the detector's raw boxes) with a `VideoReader`, a detector built from
+``DETECTION`` and a tracker built from ``TRACKING``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from itertools import islice
 from typing import Protocol
 
@@ -82,7 +84,17 @@ def prepare_detector(detector, frames, prime_samples: int = 15) -> None:
         detector.prime([frames[int(i)] for i in np.linspace(0, count - 1, min(prime_samples, count))])
 
 
-def track_video(
+@dataclass
+class TrackedVideo:
+    """What one pass of detection and tracking over a video gives: the tracker's `Tracks` and the detector's raw
+    per-frame boxes (`Detections`, one (N, 5) array per frame, the tracker's input), which also hold the boxes a
+    tracker leaves out (unconfirmed tracks, re-acquired people, low scores)."""
+
+    tracks: Tracks
+    detections: Detections
+
+
+def detect_and_track(
     frames: Iterable[np.ndarray],
     detector: Callable[[list[np.ndarray]], Sequence[np.ndarray]],
     tracker: Tracker,
@@ -91,8 +103,10 @@ def track_video(
     n_frames: int | None = None,
     progress: bool = False,
     prime_samples: int = 15,
-) -> Tracks:
-    """Detect and track people in a stream of RGB frames; returns validated `Tracks` (frame indices from 0).
+) -> TrackedVideo:
+    """Detect and track people in a stream of RGB frames; returns validated `Tracks` (frame indices from 0) and
+    the detector's validated `Detections` of every frame, from the same single pass (the detector runs once per
+    frame; no frames are kept, only their boxes).
 
     ``frames``: any iterable of (H, W, 3) uint8 RGB arrays (a `VideoReader`, a list, a generator); only
     ``batch_size`` frames are held at a time. ``detector(list of frames)`` returns one (N, 5) array x, y, w, h,
@@ -109,6 +123,7 @@ def track_video(
     prepare_detector(detector, frames, prime_samples)
     tracker.reset()
     collector = _Collector(tracker)
+    kept: list[np.ndarray] = []
     bar = None
     if progress:
         from tqdm import tqdm
@@ -117,7 +132,7 @@ def track_video(
     index = 0
     try:
         for batch in _batches(frames, batch_size):
-            detections = [np.asarray(boxes, dtype=float).reshape(-1, 5) for boxes in detector(batch)]
+            detections = [np.array(boxes, dtype=float).reshape(-1, 5) for boxes in detector(batch)]
             if len(detections) != len(batch):
                 raise ValueError(f"detector returned {len(detections)} results for a batch of {len(batch)} frames")
             # The detector's contract, checked here so a broken detector is named rather than the tracker.
@@ -125,6 +140,7 @@ def track_video(
             for frame, boxes in zip(batch, detections):
                 collector.add(index, boxes, frame)
                 index += 1
+            kept.extend(detections)
             if bar is not None:
                 bar.update(len(batch))
     finally:
@@ -132,7 +148,29 @@ def track_video(
             bar.close()
     if n_frames is not None and index != n_frames:
         raise ValueError(f"the video yielded {index} frames, expected {n_frames}")
-    return collector.tracks(n_frames=index)
+    return TrackedVideo(tracks=collector.tracks(n_frames=index), detections=Detections(kept))
+
+
+def track_video(
+    frames: Iterable[np.ndarray],
+    detector: Callable[[list[np.ndarray]], Sequence[np.ndarray]],
+    tracker: Tracker,
+    *,
+    batch_size: int = 8,
+    n_frames: int | None = None,
+    progress: bool = False,
+    prime_samples: int = 15,
+) -> Tracks:
+    """`detect_and_track`'s `Tracks` alone (same arguments, same single pass); see there."""
+    return detect_and_track(
+        frames,
+        detector,
+        tracker,
+        batch_size=batch_size,
+        n_frames=n_frames,
+        progress=progress,
+        prime_samples=prime_samples,
+    ).tracks
 
 
 def track_detections(detections: Sequence[np.ndarray] | Detections, tracker: Tracker) -> Tracks:
