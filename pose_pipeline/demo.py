@@ -88,10 +88,10 @@ def annotate_demo_subject(key: dict, truth, echo) -> dict:
     the first synthetic person (what a person would click in the widget, or type with `pose-pipeline annotate`)."""
     import numpy as np
 
-    from .schema.tracking import TrackingBbox, annotate, auto_annotate
+    from .schema.tracking import TrackingBbox, TrackingBboxMethod, annotate, auto_annotate
     from .tracking.subject import iou
 
-    tracking_key = {**key, **DEMO_TRACKING}
+    tracking_key = TrackingBboxMethod.request_key({**key, **DEMO_TRACKING})  # the full key: parameters hashed
     outcome = auto_annotate(tracking_key)
     if outcome["annotated"]:
         echo("one person only: annotated automatically")

@@ -189,6 +189,17 @@ class RenderedVideo:
 
 
 @dataclass
+class BlurredFaces(RenderedVideo):
+    """The face-blurred video (`RenderedVideo`) and the number of face regions blurred in it."""
+
+    faces_blurred: int = 0
+
+    def validate(self, n_frames: int | None = None) -> None:
+        super().validate(n_frames)
+        _check(self.faces_blurred >= 0, f"faces_blurred must be >= 0, got {self.faces_blurred}")
+
+
+@dataclass
 class Keypoints3D:
     """3D keypoints of one subject: ``keypoints`` (frames x joints x 3) in metres, relative to ``root_joint``."""
 

@@ -40,7 +40,7 @@ from itertools import islice
 import cv2
 import numpy as np
 
-from pose_pipeline.formats import Detections, Tracks
+from pose_pipeline.formats import BlurredFaces, Detections, Tracks
 from pose_pipeline.skeletons import FACE_JOINTS, JointSet, get_joint_set
 from pose_pipeline.tracking.subject import iou
 from pose_pipeline.visualize import head_regions
@@ -322,3 +322,20 @@ def blur_frames(
             else:
                 yield frame, 0
         start += len(batch)
+
+
+def blur_faces_in_video(source, out, people, estimator, *, batch_size: int = 8) -> BlurredFaces:
+    """Write ``out`` (H.264): every frame of the video file ``source`` with the faces of ``people`` blurred
+    (`blur_frames`); returns the written file, its frame count and the face regions blurred."""
+    from .video.overlay import video_map
+
+    counts = {"frames": 0, "faces": 0}
+
+    def blurred(frames):
+        for frame, faces in blur_frames(frames, people, estimator, batch_size=batch_size):
+            counts["frames"] += 1
+            counts["faces"] += faces
+            yield frame
+
+    path = video_map(source, out, blurred)
+    return BlurredFaces(path, num_frames=counts["frames"], faces_blurred=counts["faces"])

@@ -169,7 +169,7 @@ def _empty_tables():
 @pytest.fixture(scope="session")
 def tiny_dlc_model(tmp_path_factory):
     """A DeepLabCut model (MobileNetV2) trained for 20 iterations on 16 synthetic reaching frames of 64 x 64 (about
-    10 s on a CPU), with snapshots at epochs 5 and 10 (`pose_pipeline.dlc.training.TrainingRun`). Barely trained:
+    10 s on a CPU), with several snapshots (`pose_pipeline.dlc.training.TrainingRun`). Barely trained:
     tests check how its predictions are mapped and stored, never their accuracy."""
     pytest.importorskip("deeplabcut")
     from pose_pipeline.dlc.project import LabelledFrames

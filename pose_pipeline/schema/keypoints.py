@@ -149,17 +149,25 @@ PER_JOINT_COLUMNS = ("pck_px", "pck_box", "mean_error", "rmse")
 
 def insert_keypoint_ground_truth(key: dict, keypoints: np.ndarray, visibility: np.ndarray, joint_set: str,
                                  source: str) -> None:  # fmt: skip
-    """Store ground-truth keypoints for the annotated subject ``key``."""
+    """Store ground-truth keypoints for the annotated subject ``key`` (it may leave out what is unambiguous)."""
     n_frames = (TrackingBbox & key).fetch1("num_frames")
     if keypoints.shape[0] != n_frames or visibility.shape != keypoints.shape[:2]:
         raise ValueError(f"ground truth covers {keypoints.shape[0]} frames with visibility {visibility.shape}; "
                          f"the video has {n_frames}")  # fmt: skip
-    row = {k: key[k] for k in PersonBboxValid.primary_key}
+    [subject] = _one(PersonBboxValid & {k: v for k, v in key.items() if k in PersonBboxValid.primary_key}, key)
+    row = dict(subject)
     row.update(keypoints=keypoints.astype(np.float32), visibility=visibility.astype(np.int8), joint_set=joint_set,
                source=source[:255])  # fmt: skip
     with KeypointGroundTruth.connection.transaction:
         store_joint_set(joint_set)
         KeypointGroundTruth.insert1(row)
+
+
+def _one(query, key: dict) -> list[dict]:
+    keys = query.keys()
+    if len(keys) != 1:
+        raise ValueError(f"{key} names {len(keys)} annotated subjects, not one")
+    return keys
 
 
 METHOD_LOOKUPS = (TopDownMethodLookup,)

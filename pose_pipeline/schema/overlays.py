@@ -18,7 +18,7 @@ import datajoint as dj
 import numpy as np
 
 from .. import database
-from ..formats import RenderedVideo
+from ..formats import BlurredFaces
 from ..registry import MethodCall
 from ..stages import TOP_DOWN
 from .files import fetch_verified, insert_with_file
@@ -65,31 +65,22 @@ class BlurredVideo(dj.Computed):
     )
 
     def make(self, key):
-        from ..privacy import blur_people, people_to_blur
-        from ..video.overlay import video_overlay
+        from ..privacy import blur_faces_in_video, people_to_blur
 
         params = (BlurMethod & key).fetch1("params")
         people = people_to_blur(TrackingBbox.tracks(key), TrackingBbox.detections(key))
-        counts = {"frames": 0, "faces": 0}
-
-        def write_blurred(estimator, scratch):
-            def blur(frame, index):
-                counts["frames"] += 1
-                blurred, faces = blur_people(frame, people.get(index, np.empty((0, 4))), estimator)
-                counts["faces"] += faces
-                return blurred
-
-            return RenderedVideo(video_overlay(fetch_video(key), Path(scratch) / "blurred.mp4", blur), counts["frames"])
-
         n_frames = (TrackingBbox & key).fetch1("num_frames")
         with tempfile.TemporaryDirectory(dir=database.cache_dir()) as scratch:
-            result, columns = run_stage(
-                lambda estimator: write_blurred(estimator, scratch),
+            blurred, columns = run_stage(
+                lambda estimator: blur_faces_in_video(
+                    fetch_video(key), Path(scratch) / "blurred.mp4", people, estimator
+                ),
                 MethodCall(TOP_DOWN, key["face_method"], params),
                 n_frames=n_frames,
-                output=RenderedVideo,
+                output=BlurredFaces,
             )
-            insert_with_file(self, {**key, "faces_blurred": counts["faces"], **columns}, "video", result.path)
+            row = {**key, "faces_blurred": blurred.faces_blurred, **columns}
+            insert_with_file(self, row, "video", blurred.path)
 
     @staticmethod
     def fetch_path(key) -> Path:

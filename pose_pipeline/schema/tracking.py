@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import detection as _detection  # noqa: F401 - registers the detectors
 from .. import tracking as _tracking  # noqa: F401 - registers the trackers
-from ..formats import Tracks
+from ..formats import Detections, Tracks
 from ..registry import MethodCall
 from ..stages import DETECTION, TRACKING
 from ..tracking.subject import Split, apply_splits, auto_subject, number_splits, subject_boxes
@@ -83,13 +83,16 @@ class TrackingBbox(dj.Computed):
     track_id            : <blob>     # (N,) track id (>= 0) of each box
     boxes               : <blob>     # (N, 4) x, y, w, h in pixels
     confidence          : <blob>     # (N,) detection score in [0, 1]
+    detection_frame     : <blob>     # (D,) frame of each raw detection (the tracker's input; face blurring uses them)
+    detection_boxes     : <blob>     # (D, 4) x, y, w, h in pixels
+    detection_score     : <blob>     # (D,) detection score in [0, 1]
     num_frames          : int32      # frames processed
     """
         + PROVENANCE_DEFINITION
     )
 
     def make(self, key):
-        from ..tracking.run import track_video
+        from ..tracking.run import TrackedVideo, detect_and_track
         from ..video.reader import VideoReader
 
         tracker_params, detector_params = (TrackingBboxMethod & key).fetch1("tracker_params", "detector_params")
@@ -97,12 +100,15 @@ class TrackingBbox(dj.Computed):
         if tracker_params.get("frame_rate", 0) is None:
             tracker_params = {**tracker_params, "frame_rate": float(fps)}
         with VideoReader(fetch_video(key)) as reader:
-            tracks, columns = run_stage(
-                lambda detector, tracker: track_video(reader, detector, tracker, n_frames=n_frames),
+            result, columns = run_stage(
+                lambda detector, tracker: detect_and_track(reader, detector, tracker, n_frames=n_frames),
                 MethodCall(DETECTION, key["detector"], detector_params),
                 MethodCall(TRACKING, key["tracking_method"], tracker_params),
                 n_frames=n_frames,
+                output=TrackedVideo,
             )
+        tracks = result.tracks
+        detection_frame, detection_boxes, detection_score = result.detections.to_arrays()
         self.insert1(
             {
                 **key,
@@ -111,6 +117,9 @@ class TrackingBbox(dj.Computed):
                 "track_id": tracks.track_id.astype(np.int32),
                 "boxes": tracks.boxes.astype(np.float32),
                 "confidence": tracks.confidence.astype(np.float32),
+                "detection_frame": detection_frame,
+                "detection_boxes": detection_boxes,
+                "detection_score": detection_score,
                 "num_frames": n_frames,
                 **columns,
             }
@@ -122,6 +131,13 @@ class TrackingBbox(dj.Computed):
         frame, track_id, boxes, confidence = (TrackingBbox & key).fetch1("frame", "track_id", "boxes", "confidence")
         return Tracks(frame=frame.astype(int), track_id=track_id.astype(int), boxes=boxes.astype(float),
                       confidence=confidence.astype(float))  # fmt: skip
+
+    @staticmethod
+    def detections(key) -> Detections:
+        """The detector's raw per-frame boxes of the tracking pass, as `Detections`."""
+        columns = ("detection_frame", "detection_boxes", "detection_score", "num_frames")
+        frame, boxes, score, n_frames = (TrackingBbox & key).fetch1(*columns)
+        return Detections.from_arrays(frame, boxes, score, n_frames=n_frames)
 
 
 class AnnotationError(ValueError):

@@ -93,6 +93,11 @@ class TrackedVideo:
     tracks: Tracks
     detections: Detections
 
+    def validate(self, n_frames: int | None = None) -> None:
+        """Both contracts: the tracks and the detections cover the same ``n_frames`` frames."""
+        self.tracks.validate(n_frames=n_frames)
+        self.detections.validate(n_frames=n_frames)
+
 
 def detect_and_track(
     frames: Iterable[np.ndarray],
