@@ -40,6 +40,23 @@ def db_status():
     click.echo(str(database.status()))
 
 
+@db.command("drop-stages")
+@click.option("--from", "first", required=True, help="The first stage to drop, e.g. tracking (keeps the videos).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def db_drop_stages(first, yes):
+    """Drop the schemas of one stage and every later one, with all their rows (the upgrade path from 0.1)."""
+    from . import database, schema
+
+    later = schema.STAGE_MODULES[schema.STAGE_MODULES.index(first) :] if first in schema.STAGE_MODULES else []
+    if not later:
+        raise click.BadParameter(f"no stage {first!r}; the stages are {', '.join(schema.STAGE_MODULES)}")
+    names = ", ".join(database.schema_name(stage) for stage in later)
+    if not yes:
+        click.confirm(f"drop {names} and every row in them?", abort=True)
+    dropped = schema.drop_stages(first)
+    click.echo(f"dropped {', '.join(dropped) or 'nothing (no such schemas)'}")
+
+
 @main.command()
 def weights():
     """List the model weights the pipeline knows: present, missing, corrupt or unverified, and where to get them."""

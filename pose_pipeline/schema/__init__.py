@@ -78,10 +78,8 @@ def _activate_one(module, conn, create_tables: bool) -> None:
             # Binary collation so that keys differing only in case ("Nose", "nose") stay distinct, whatever the
             # server's default; DataJoint would otherwise create the schema with the server's collation.
             conn.query(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+        _refuse_old_layouts(module, conn, name)  # before anything is declared beside an old table
         module.schema.activate(name, connection=conn, create_schema=create_tables, create_tables=create_tables)
-        for request in getattr(module, "METHOD_REQUESTS", ()):
-            if request.is_declared:
-                request.check_layout()  # a 0.1 table would be used silently otherwise
         if create_tables:
             for table in _computed_in(module):
                 table.jobs  # noqa: B018 - DataJoint declares a jobs table on first access; do it under the lock
@@ -89,6 +87,18 @@ def _activate_one(module, conn, create_tables: bool) -> None:
                 module.store_built_in()
         for lookup in getattr(module, "METHOD_LOOKUPS", ()):
             sync_lookup(lookup)
+
+
+def _refuse_old_layouts(module, conn, name: str) -> None:
+    """A request table made by pose_pipeline 0.1 (parameters not in the key) would be used silently otherwise."""
+    for request in getattr(module, "METHOD_REQUESTS", ()):
+        table = dj.utils.from_camel_case(request.__name__)
+        columns = conn.query(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s",
+            args=(name, table),
+        ).fetchall()
+        if columns:
+            request.check_layout([column for (column,) in columns], f"{name}.{table}")
 
 
 @contextmanager
@@ -169,6 +179,29 @@ def computed_tables() -> list[type[dj.Table]]:
     conn.dependencies.load()
     order = {name: i for i, name in enumerate(conn.dependencies.topo_sort())}
     return sorted(tables, key=lambda table: order.get(table.full_table_name, len(order)))
+
+
+def drop_stages(first: str) -> list[str]:
+    """Drop the database schemas of stage ``first`` and of every stage after it (`STAGE_MODULES` order), with
+    all their rows; earlier stages (the imported videos, the joint sets) are kept. Returns the schemas dropped.
+
+    This is the upgrade path from pose_pipeline 0.1 (see the README): it works without activating the pipeline,
+    since a 0.1 layout refuses activation. Files the dropped rows referenced stay in the stores until
+    ``pose-pipeline fsck --remove`` deletes them.
+    """
+    if first not in STAGE_MODULES:
+        raise ValueError(f"no stage {first!r}; the stages are {', '.join(STAGE_MODULES)}")
+    if is_active():
+        raise RuntimeError("deactivate() the pipeline before dropping its stages")
+    conn = database.connect()
+    existing = set(dj.list_schemas(conn))
+    dropped = []
+    for stage in reversed(STAGE_MODULES[STAGE_MODULES.index(first) :]):
+        name = database.schema_name(stage)
+        if name in existing:
+            dj.Schema(name, connection=conn, create_schema=False).drop(prompt=False)
+            dropped.append(name)
+    return dropped
 
 
 def deactivate(drop: bool = False) -> None:

@@ -80,13 +80,13 @@ class MethodRequest:
         super().insert([self.merged(row) for row in rows], **kwargs)
 
     @classmethod
-    def check_layout(cls) -> None:
-        """Refuse a table declared by a version of the pipeline before parameter sets were keyed."""
-        if cls.hash_attribute not in cls.heading.names:
+    def check_layout(cls, columns, table: str) -> None:
+        """Refuse a stored table (its ``columns``) declared before parameter sets were keyed (pose_pipeline 0.1)."""
+        if cls.hash_attribute not in columns:
             raise SchemaVersionError(
-                f"{cls.full_table_name} was created by pose_pipeline 0.1, before requests were keyed by their "
-                f"parameters (it has no {cls.hash_attribute!r}); this version cannot read its results. Either use "
-                "a new schema prefix (POSE_PIPELINE_SCHEMA_PREFIX) and re-enter requests and annotations there, "
-                "or drop the old stages and recompute: `pose-pipeline db drop-stages --from tracking` keeps the "
-                "imported videos (see README, 'Upgrading from 0.1')"
+                f"{table} was created by pose_pipeline 0.1, before requests were keyed by their parameters (it has "
+                f"no {cls.hash_attribute!r}); this version cannot read its results. Either use a new schema prefix "
+                "(POSE_PIPELINE_SCHEMA_PREFIX) and re-enter requests and annotations there, or drop the old stages "
+                "and recompute: `pose-pipeline db drop-stages --from tracking` keeps the imported videos (see "
+                "README, 'Upgrading from 0.1')"
             )
