@@ -8,12 +8,20 @@ the callable object that does the work::
     def bytetrack(**params) -> PackageTracker: ...
 
 The stage's ``...MethodLookup`` table takes its rows from the registry; the stage's ``make()`` calls
-`run_methods`, which builds each method (noting the model files it loads), applies the stage's loop, validates
-the output against the contract and returns the result with its `Provenance` (method, version, parameters,
-model files and their sha256), all before anything reaches the database. Nothing branches on method names::
+`run_methods` (through `pose_pipeline.schema.runs.run_stage`), which builds each method (noting the model files
+it loads), applies the stage's loop, validates the output against the contract and returns the result with its
+`Provenance` (method, version, merged parameters, model files and their sha256), all before anything reaches the
+database. Nothing branches on method names:
 
-    run = run_methods(lambda tracker: tracker.update(...), MethodCall(TRACKING, "bytetrack", {"frame_rate": 25}))
-    run.result, run.provenance, run.seconds
+>>> import numpy as np
+>>> import pose_pipeline.tracking  # registers the trackers
+>>> from pose_pipeline.stages import TRACKING
+>>> from pose_pipeline.tracking.run import track_detections
+>>> boxes = [np.array([[10.0 + 2 * i, 10, 20, 40, 0.9]]) for i in range(5)]  # one person, five frames
+>>> run = run_methods(lambda tracker: track_detections(boxes, tracker),
+...                   MethodCall(TRACKING, "sort", {"minimum_consecutive_frames": 1}), n_frames=5)
+>>> run.result.n_tracks, run.provenance[0].method, run.provenance[0].params["minimum_iou_threshold"]
+(1, 'sort', 0.3)
 """
 
 from __future__ import annotations

@@ -136,3 +136,12 @@ def test_tracks_by_frame():
     np.testing.assert_array_equal(grouped[3][1], [7, 5])
     np.testing.assert_array_equal(grouped[3][0], tracks.boxes[[0, 2]])
     assert Tracks(np.empty(0, int), np.empty(0, int), np.empty((0, 4)), np.empty(0)).by_frame() == {}
+
+
+def test_the_module_docstring_example_runs():
+    import doctest
+
+    from pose_pipeline import registry as module
+
+    failed, attempted = doctest.testmod(module)
+    assert attempted >= 5 and failed == 0
