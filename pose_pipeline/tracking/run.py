@@ -156,26 +156,9 @@ def detect_and_track(
     return TrackedVideo(tracks=collector.tracks(n_frames=index), detections=Detections(kept))
 
 
-def track_video(
-    frames: Iterable[np.ndarray],
-    detector: Callable[[list[np.ndarray]], Sequence[np.ndarray]],
-    tracker: Tracker,
-    *,
-    batch_size: int = 8,
-    n_frames: int | None = None,
-    progress: bool = False,
-    prime_samples: int = 15,
-) -> Tracks:
-    """`detect_and_track`'s `Tracks` alone (same arguments, same single pass); see there."""
-    return detect_and_track(
-        frames,
-        detector,
-        tracker,
-        batch_size=batch_size,
-        n_frames=n_frames,
-        progress=progress,
-        prime_samples=prime_samples,
-    ).tracks
+def track_video(frames: Iterable[np.ndarray], detector, tracker: Tracker, **options) -> Tracks:
+    """`detect_and_track`'s `Tracks` alone (same arguments and options, same single pass); see there."""
+    return detect_and_track(frames, detector, tracker, **options).tracks
 
 
 def track_detections(detections: Sequence[np.ndarray] | Detections, tracker: Tracker) -> Tracks:
