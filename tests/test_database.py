@@ -15,6 +15,8 @@ import pytest
 from pose_pipeline import database
 from tests.conftest import server_data_dir
 
+pytestmark = pytest.mark.all_backends  # codecs, stores and collation differ between servers
+
 
 @pytest.fixture
 def codec_schema(backend):

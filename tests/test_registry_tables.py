@@ -6,6 +6,8 @@ import pytest
 
 from pose_pipeline import schema
 
+pytestmark = pytest.mark.all_backends  # declaring and filling the registry tables on each server
+
 
 @pytest.fixture
 def toy(db):
