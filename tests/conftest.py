@@ -177,4 +177,5 @@ def _empty_tables():
 
     for module in reversed(schema.stage_modules()):
         for table in getattr(module, "ROOT_TABLES", ()):
-            table.delete(prompt=False)
+            if len(table()):  # a cascading delete takes about 0.3 s even when there is nothing to delete
+                table.delete(prompt=False)
