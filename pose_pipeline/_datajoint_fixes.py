@@ -10,11 +10,19 @@ The fix resolves each codec column's whole chain after the heading is read and s
 final storage type is JSON. It is a no-op on MySQL and PostgreSQL (the flag is already set there) and on a
 DataJoint that fixed the bug. ``tests/test_database.py`` proves inserts and fetches through every store codec
 on every backend.
+
+A second fix silences a misleading warning. A table's foreign-key attributes are declared with the parent's SQL
+type but without its core-type alias (``int32``), so DataJoint's generated jobs table of a Computed/Imported table
+whose primary key inherits an integer (``subject_id``, ``member``, ``epoch``) declares it as the SQL type
+(``integer`` on PostgreSQL, ``int`` on MySQL) and logs "Native type 'integer' is used in attribute ..." whenever the
+jobs table is declared. The fix spells such attributes as the core type whose SQL type is exactly that type: the same
+column, declared without the warning.
 """
 
 from __future__ import annotations
 
 from datajoint import heading as _heading
+from datajoint import jobs as _jobs
 from datajoint.codecs import resolve_dtype
 from datajoint.declare import TYPE_PATTERN
 from datajoint.errors import DataJointError
@@ -35,7 +43,23 @@ def _init_from_database_with_codec_json(self) -> None:
             self._attributes[name] = attr._replace(json=True)
 
 
+_original_fk_derived_pk_attrs = _jobs.Job._get_fk_derived_pk_attrs
+
+
+def _fk_derived_pk_attrs_as_core_types(self) -> list[tuple[str, str]]:
+    adapter = self._connection.adapter
+    attrs = []
+    for name, dtype in _original_fk_derived_pk_attrs(self):
+        core = adapter.sql_type_to_core(dtype)
+        if core and core != dtype and adapter.core_type_to_sql(core) == dtype:  # the same column, as a core type
+            dtype = core
+        attrs.append((name, dtype))
+    return attrs
+
+
 def apply_fixes() -> None:
-    """Install the fix once."""
+    """Install the fixes once."""
     if _heading.Heading._init_from_database is not _init_from_database_with_codec_json:
         _heading.Heading._init_from_database = _init_from_database_with_codec_json
+    if _jobs.Job._get_fk_derived_pk_attrs is not _fk_derived_pk_attrs_as_core_types:
+        _jobs.Job._get_fk_derived_pk_attrs = _fk_derived_pk_attrs_as_core_types

@@ -15,6 +15,7 @@ tracks 1 and 3. `PersonBbox` then has A's ground-truth boxes everywhere except f
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,18 +74,32 @@ def hand_made_rows(truth_boxes: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
+@functools.cache
+def rendered_scene() -> tuple[bytes, np.ndarray]:
+    """The crossing scene's MP4 file and ground-truth boxes, rendered once per test process (about 1 s each time)."""
+    import tempfile
+
+    from pose_pipeline.synthetic import crossing_scene, render_scene
+
+    with tempfile.TemporaryDirectory() as folder:
+        video = Path(folder) / "crossing.mp4"
+        truth = render_scene(crossing_scene(n_people=2, n_frames=N_FRAMES), video)
+        return video.read_bytes(), truth.boxes
+
+
 def prepare_tracking_result(workdir: Path, *, project: str = "annotation_test", copies: int = 1) -> PreparedResult:
-    """Render the scene, import it ``copies`` times (file names ``crossing_0.mp4``, ...), describe it
+    """Write the rendered scene, import it ``copies`` times (file names ``crossing_0.mp4``, ...), describe it
     (`VideoInfo`), request tracking with the registered ``motion`` detector and ``bytetrack`` tracker, and insert
     the hand-made tracklets as each one's `TrackingBbox` row (direct insert: UI test data, not a prediction)."""
     from pose_pipeline.schema.video import VideoInfo, insert_local_video
-    from pose_pipeline.synthetic import crossing_scene, render_scene
 
     tracking = tracking_schema()
     Path(workdir).mkdir(parents=True, exist_ok=True)
     video = Path(workdir) / "crossing.mp4"
-    truth = render_scene(crossing_scene(n_people=2, n_frames=N_FRAMES), video)
-    arrays = hand_made_rows(truth.boxes)
+    data, truth_boxes = rendered_scene()
+    video.write_bytes(data)
+    truth_boxes = truth_boxes.copy()
+    arrays = hand_made_rows(truth_boxes)
     keys = []
     for copy in range(copies):
         video_key = insert_local_video(video, video_project=project, filename=f"crossing_{copy}.mp4")
@@ -102,4 +117,4 @@ def prepare_tracking_result(workdir: Path, *, project: str = "annotation_test", 
             allow_direct_insert=True,
         )
         keys.append(key)
-    return PreparedResult(keys=keys, truth_boxes=truth.boxes)
+    return PreparedResult(keys=keys, truth_boxes=truth_boxes)

@@ -1,8 +1,14 @@
 """Test fixtures: real database servers, one schema prefix per run, dropped afterwards.
 
-Database tests run once per backend: the embedded PostgreSQL (always), and the PostgreSQL and MariaDB servers
-on 127.0.0.1 when reachable. ``POSE_PIPELINE_TEST_BACKENDS`` (comma-separated: embedded, postgres, mariadb)
-chooses; a backend named there explicitly must be reachable or its tests fail.
+Backends: the embedded PostgreSQL (always), and the PostgreSQL and MariaDB servers on 127.0.0.1 when reachable.
+``POSE_PIPELINE_TEST_BACKENDS`` (comma-separated: embedded, postgres, mariadb) chooses; a backend named there
+explicitly must be reachable or its tests fail.
+
+Which database tests run where: a test marked ``all_backends`` (a whole file: ``pytestmark``) runs once per backend;
+mark what depends on the database server (jobs and workers, codecs and stores, collation, declarations, the video
+stage's import and fetch, the registry tables). Every other test that uses the ``backend`` fixture runs once, on
+the embedded backend, or on the first backend named when ``POSE_PIPELINE_TEST_BACKENDS`` leaves it out (so
+``POSE_PIPELINE_TEST_BACKENDS=mariadb`` runs the whole suite against MariaDB).
 """
 
 from __future__ import annotations
@@ -44,6 +50,14 @@ def _reachable(host: str, port: int) -> bool:
 
 
 BACKENDS, BACKENDS_EXPLICIT = _requested_backends()
+ONCE_BACKEND = "embedded" if "embedded" in BACKENDS else BACKENDS[0]  # where unmarked database tests run
+
+
+def pytest_generate_tests(metafunc):
+    """Parametrize ``backend``: every requested backend for ``all_backends`` tests, else ``ONCE_BACKEND`` only."""
+    if "backend" in metafunc.fixturenames:
+        names = BACKENDS if metafunc.definition.get_closest_marker("all_backends") else [ONCE_BACKEND]
+        metafunc.parametrize("backend", names, indirect=True, scope="session")
 
 
 def pytest_report_header(config):
@@ -91,7 +105,7 @@ def embedded_socket_dir(pipeline_home) -> str:
     shutil.rmtree(data_dir.parent, ignore_errors=True)
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
+@pytest.fixture(scope="session")  # parametrized by pytest_generate_tests
 def backend(request, pipeline_home) -> Backend:
     """Activate the pipeline on one backend under a fresh schema prefix; drop everything afterwards."""
     import datajoint as dj
@@ -163,7 +177,8 @@ def _empty_tables():
 
     for module in reversed(schema.stage_modules()):
         for table in getattr(module, "ROOT_TABLES", ()):
-            table.delete(prompt=False)
+            if len(table()):  # a cascading delete takes about 0.3 s even when there is nothing to delete
+                table.delete(prompt=False)
 
 
 @pytest.fixture(scope="session")

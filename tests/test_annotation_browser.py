@@ -40,8 +40,6 @@ def launch_chromium(playwright, user_data_dir: Path):
 
 
 def test_annotation_in_the_browser(backend, request, tmp_path):
-    if backend.name != "embedded":
-        pytest.skip("the browser test runs once, on the embedded default")
     request.getfixturevalue("db")  # empty pipeline tables before and after
     from playwright import sync_api
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -14,6 +15,8 @@ import pytest
 
 from pose_pipeline import database
 from tests.conftest import server_data_dir
+
+pytestmark = pytest.mark.all_backends  # codecs, stores and collation differ between servers
 
 
 @pytest.fixture
@@ -68,6 +71,36 @@ def test_keys_differing_only_in_case_are_distinct(codec_schema, tmp_path):
             {"name": name, "attached": str(source), "blob": 0, "array": np.zeros(1), "obj": str(source), "meta": {}}
         )
     assert sorted(codec_schema.to_pandas().index) == ["Nose", "nose"]
+
+
+def test_jobs_table_declares_an_inherited_integer_key_without_warning(backend, caplog):
+    """DataJoint declares a jobs table's inherited int32 key as the SQL type and warns ("Native type 'integer'")
+    unless `pose_pipeline._datajoint_fixes` spells it as the core type again; the column stays the same."""
+    schema = dj.Schema(database.schema_name("jobs_check"), connection=dj.conn())
+    try:
+
+        @schema
+        class Parent(dj.Manual):
+            definition = """
+            parent_id   : int32
+            """
+
+        @schema
+        class Child(dj.Computed):
+            definition = """
+            -> Parent
+            """
+
+            def make(self, key):
+                self.insert1(key)
+
+        with caplog.at_level(logging.WARNING, logger="datajoint"):
+            jobs = Child().jobs
+        assert not [r.getMessage() for r in caplog.records if "Native type" in r.getMessage()]
+        assert jobs.heading["parent_id"].type == Child.heading["parent_id"].type
+        assert jobs.heading["parent_id"].original_type == "int32"
+    finally:
+        schema.drop(prompt=False)
 
 
 def test_status_names_backend_schemas_and_stores(backend):

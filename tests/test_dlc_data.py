@@ -35,6 +35,7 @@ def collected_data(config):
     return next(config.parent.glob("labeled-data/*/CollectedData_*.h5"))
 
 
+@pytest.mark.all_backends  # labelled images into a store (<blob@derived>), names in json columns
 def test_import_existing_project(backend, dlc_project):
     from pose_pipeline.schema.dlc_data import DLCProject, import_dlc_project, labelled_frames
 

@@ -14,8 +14,6 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.i
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_notebook_runs(path, backend, tmp_path):
     """The kernel inherits the backend's DJ_* and POSE_PIPELINE_* variables, so it uses the test schemas."""
-    if backend.name != "embedded":
-        pytest.skip("notebooks are run once, on the embedded default")
     notebook = nbformat.read(path, as_version=4)
     NotebookClient(
         notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}

@@ -7,6 +7,8 @@ import pytest
 import pose_pipeline
 from pose_pipeline import schema
 
+pytestmark = pytest.mark.all_backends  # declaring and filling the registry tables on each server
+
 
 @pytest.fixture
 def toy(db):

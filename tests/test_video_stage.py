@@ -24,6 +24,8 @@ from pose_pipeline.schema.video import (
 from pose_pipeline.video import probe_video
 from tests.bad_videos import EXPECTED_REASONS, make_bad_videos, make_good_video
 
+pytestmark = pytest.mark.all_backends  # files streamed into the object store and fetched back, per server
+
 
 @pytest.fixture
 def good_video(tmp_path):

@@ -14,6 +14,8 @@ import pytest
 from pose_pipeline import jobs, schema
 from pose_pipeline.worker import Worker
 
+pytestmark = pytest.mark.all_backends  # job reservation and worker processes depend on the server
+
 REPO = Path(__file__).resolve().parents[1]
 
 
