@@ -55,7 +55,7 @@ def dlc_models(db, tiny_dlc_model):
     dlc_models.DLCModel.delete(prompt=False)
 
 
-def test_run_time_joint_sets_are_read_by_a_fresh_process(db, subject, dlc_models):
+def test_run_time_joint_sets_are_read_by_a_fresh_process(db, subject, dlc_models, monkeypatch):
     from pose_pipeline.schema.joint_sets import JointSet
     from pose_pipeline.schema.keypoints import (
         KeypointAccuracy,
@@ -68,6 +68,8 @@ def test_run_time_joint_sets_are_read_by_a_fresh_process(db, subject, dlc_models
 
     person, truth = subject
     early = dlc_models[0]
+    for name in (f"DLC:{early}", COMBINED_SET):  # as if this process had never built either model
+        monkeypatch.delitem(JOINT_SETS, name, raising=False)
     dlc = {"model": early, "device": "cpu", "batch_size": 4}
     combined = {
         "base": {"method": "synthetic_pose"},
@@ -86,7 +88,7 @@ def test_run_time_joint_sets_are_read_by_a_fresh_process(db, subject, dlc_models
     rows = {row["top_down_method"]: row for row in (TopDownPerson & person).to_dicts()}
     assert rows["dlc"]["joint_set"] == f"DLC:{early}" and rows["combined"]["joint_set"] == COMBINED_SET
     assert rows["combined"]["keypoints"].shape == (N_FRAMES, 18, 3)
-    # this process never built either model: the joint sets are known only from the database
+    # the workers built the models, this process did not: the joint sets are known here only from the database
     assert f"DLC:{early}" not in JOINT_SETS and COMBINED_SET not in JOINT_SETS
     assert len(JointSet & [{"joint_set": f"DLC:{early}"}, {"joint_set": COMBINED_SET}]) == 2
 
