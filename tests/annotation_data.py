@@ -104,14 +104,19 @@ def prepare_tracking_result(workdir: Path, *, project: str = "annotation_test", 
     for copy in range(copies):
         video_key = insert_local_video(video, video_project=project, filename=f"crossing_{copy}.mp4")
         VideoInfo.populate(video_key)
-        key = {**video_key, "tracking_method": "bytetrack", "detector": "motion"}
-        tracking.TrackingBboxMethod.insert1(key)
+        request = {**video_key, "tracking_method": "bytetrack", "detector": "motion"}
+        tracking.TrackingBboxMethod.insert1(request)
+        key = tracking.TrackingBboxMethod.request_key(request)
         tracking.TrackingBbox.insert1(
             {
                 **key,
                 **arrays,
+                "detection_frame": np.empty(0, np.int32),  # no detector ran: the tracklets are made by hand
+                "detection_boxes": np.empty((0, 4), np.float32),
+                "detection_score": np.empty(0, np.float32),
                 "num_tracks": int(np.unique(arrays["track_id"]).size),
                 "num_frames": N_FRAMES,
+                "provenance": {"methods": [], "note": "hand-made tracklets for the annotation tests"},
                 "seconds": 0.0,
             },
             allow_direct_insert=True,
