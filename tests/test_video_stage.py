@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from pose_pipeline import database
 from pose_pipeline.cli import main
 from pose_pipeline.importer import import_videos
 from pose_pipeline.schema.video import (
@@ -58,7 +59,7 @@ def test_fetch_is_cached_verified_and_streams_frames(db, good_video, pipeline_ho
 
 
 def test_damaged_store_copy_is_detected(db, good_video):
-    """A damaged store copy is caught when it is fetched into the cache (cached copies were verified already)."""
+    """A damaged store copy is caught when it is fetched into the cache, and never reaches the cache."""
     clear_cache()
     key = insert_local_video(good_video, "clinic")
     ref = (Video & key).fetch1("video")
@@ -66,8 +67,19 @@ def test_damaged_store_copy_is_detected(db, good_video):
     data = bytearray(Path(stored).read_bytes())
     data[len(data) // 2] ^= 0xFF
     Path(stored).write_bytes(bytes(data))
-    with pytest.raises(VideoChecksumError, match="clinic/walk.mp4: stored file has checksum"):
+    with pytest.raises(VideoChecksumError, match="video clinic/walk.mp4: the stored file has checksum"):
         fetch_video(key)
+    assert not list((database.cache_dir() / "objects").rglob("*.mp4"))
+
+
+def test_damaged_cached_copy_is_fetched_again(db, good_video):
+    """A cached copy is verified every time it is handed out: a flipped byte there is replaced from the store."""
+    key = insert_local_video(good_video, "clinic")
+    cached = fetch_video(key)
+    data = bytearray(cached.read_bytes())
+    data[len(data) // 3] ^= 0x01
+    cached.write_bytes(bytes(data))
+    assert fetch_video(key).read_bytes() == good_video.read_bytes()
 
 
 def test_same_file_twice_is_harmless_a_different_file_is_refused(db, good_video, tmp_path):
