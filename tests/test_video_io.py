@@ -145,7 +145,9 @@ def test_probe_is_quiet_and_restores_ffmpeg_logging(bad_videos, capfd):
 
 
 def test_probe_keeps_ffmpeg_detail(bad_videos):
-    with pytest.raises(InvalidVideoError, match="FFmpeg: .*NAL"):
+    # The decoder's own words differ between FFmpeg builds (a NAL error here, "left block unavailable" on CI),
+    # so the test asserts that the decoder's message is kept, not its wording.
+    with pytest.raises(InvalidVideoError, match=r"decoding failed after frame \d+ of \d+ \(FFmpeg: \w[^)]+\)"):
         probe_video(bad_videos["corrupted_middle"])
 
 
