@@ -59,12 +59,19 @@ def db_drop_stages(first, yes):
 
 @main.command()
 def weights():
-    """List the model weights the pipeline knows: present, missing, corrupt or unverified, and where to get them."""
+    """List the model weights (and shipped data) the pipeline knows: present, missing, corrupt or unverified."""
+    import pandas as pd
+
     from .weights import weights_status
 
     status = weights_status()
     _echo_frame(status[["name", "status", "used_by", "path"]].set_index("name"))
-    absent = status[status["status"].isin(["missing", "corrupt"])]
+    data = weights_status(section="data")
+    if len(data):
+        click.echo("\nreal data shipped for the demo and tests:")
+        _echo_frame(data[["name", "status", "path"]].set_index("name"))
+    absent = pd.concat([status, data])
+    absent = absent[absent["status"].isin(["missing", "corrupt"])]
     if len(absent):
         click.echo("\nto get them (see 3rdparty/README.md for licences):")
         for row in absent.itertuples():
