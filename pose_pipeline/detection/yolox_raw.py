@@ -9,12 +9,13 @@ Pre-processing, as YOLOX's own ``preproc`` (``yolox/data/data_augment.py``): BGR
 ``r = min(H_in / h, W_in / w)``, resize to ``int(w r) x int(h r)`` (truncated, not rounded), bilinear, placed at
 the top-left of an input filled with 114; raw 0-255 values, no normalisation.
 
-Decoding, as YOLOX's ``demo_postprocess`` and class-agnostic ``multiclass_nms`` (``yolox/utils/demo_utils.py``):
-``cx, cy = (dx, dy) + grid cell`` times the stride, ``w, h = exp(log w, log h)`` times the stride, boxes divided by
-``r``; each anchor's class is its most probable one and its score ``objectness x that probability``. Anchors whose
-class is ``person_class`` and whose score reaches ``score_threshold`` are kept, clipped to the frame, and
-suppressed by OpenCV's NMS (``cv2.dnn.NMSBoxes``) at ``nms_iou``. A person cut by the image border gets the
-visible part of the box. The defaults (score 0.1, IoU 0.45) are YOLOX's demo's; low scores are kept on purpose,
+Decoding, as YOLOX's ``demo_postprocess`` (``yolox/utils/demo_utils.py``) and ``postprocess``
+(``yolox/utils/boxes.py``, per-class NMS, as mmdet's YOLOX head does too): ``cx, cy = (dx, dy) + grid cell`` times
+the stride, ``w, h = exp(log w, log h)`` times the stride, boxes divided by ``r``; each anchor's class is its most
+probable one and its score ``objectness x that probability``. Anchors whose class is ``person_class`` and whose
+score reaches ``score_threshold`` are kept, clipped to the frame, and suppressed among themselves by OpenCV's NMS
+(``cv2.dnn.NMSBoxes``) at ``nms_iou`` (a person is not suppressed by an overlapping box of another class). A person cut by the image border gets the
+visible part of the box. The defaults (score 0.1, IoU 0.45) are YOLOX's ONNX demo's; low scores are kept on purpose,
 as ByteTrack uses detections below its high-confidence split to keep occluded tracks alive (on the Sports2D clip,
 0.1 gave fewer broken tracks of the backlit man than 0.3, with the same single track of the walker).
 """
