@@ -182,3 +182,16 @@ def test_data_entries_are_checked_like_model_files(tmp_path, monkeypatch):
     clip.unlink()
     with pytest.raises(WeightsError, match="data file 'clip' .* is missing"):
         require_data("clip")
+
+
+def test_cli_lists_the_shipped_detector_and_clip_as_present(monkeypatch):
+    from click.testing import CliRunner
+
+    from pose_pipeline.cli import main
+
+    monkeypatch.delenv("POSE_PIPELINE_MANIFEST", raising=False)
+    monkeypatch.delenv("POSE_PIPELINE_WEIGHTS", raising=False)
+    result = CliRunner().invoke(main, ["weights"])
+    assert result.exit_code == 0, result.output
+    lines = {line.split()[0]: line.split()[1] for line in result.output.splitlines() if len(line.split()) > 1}
+    assert lines["yolox_nano_coco"] == "present" and lines["sports2d_demo"] == "present"
