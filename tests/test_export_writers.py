@@ -195,6 +195,13 @@ def test_trc_in_millimetres_reads_back_with_empty_fields_for_missing_markers(tmp
     row = lines[8].split("\t")  # frame 3 (index 2)
     assert row[0] == "3" and row[2 + 3 * 4 : 2 + 3 * 5] == ["", "", ""]
     assert float(row[2]) == pytest.approx(points[2, 0, 0] * 1000, abs=1e-5)
+    for line in lines[6:]:  # OpenSim's tokenizer: every tab ends a field; an empty text after the last is dropped
+        fields = line.split("\t")
+        assert len(fields[:-1] if fields[-1] == "" else fields) == 2 + 3 * 17, line
+    last_missing = points.copy()
+    last_missing[0, 16] = np.nan  # a row that ends in a missing marker still has every field
+    ending = write_trc(Keypoints3D(last_missing, "COCO-17"), timestamps, tmp_path / "end.trc").read_text()
+    assert ending.splitlines()[6].endswith("\t\t\t\t") and len(ending.splitlines()[6].split("\t")[:-1]) == 53
 
     values, times, markers, units = read_trc(path)
     assert units == "mm" and markers == COCO17.joints

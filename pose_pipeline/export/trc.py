@@ -1,6 +1,6 @@
 """OpenSim marker files (``.trc``) from 3D keypoints, one marker per joint.
 
-The header is the five lines OpenSim's ``TRCFileAdapter`` reads, tab-separated::
+The layout is the one OpenSim's own ``TRCFileAdapter`` writes and reads: five tab-separated header lines ::
 
     PathFileType  4  (X/Y/Z)  <file name>
     DataRate  CameraRate  NumFrames  NumMarkers  Units  OrigDataRate  OrigDataStartFrame  OrigNumFrames
@@ -8,9 +8,11 @@ The header is the five lines OpenSim's ``TRCFileAdapter`` reads, tab-separated::
     Frame#  Time  <marker 1>  <tab>  <tab>  <marker 2> ...
     <tab>  <tab>  X1  Y1  Z1  X2  Y2  Z2 ...
 
-then an empty line and one row per frame: frame number (from 1), time (seconds) and X, Y, Z of each marker. A
-missing marker (NaN) is written as empty fields, which OpenSim reads as missing. Values are the stored metres, or
-millimetres with ``units="mm"``; axes are written as stored (OpenSim's Y is up: rotate before writing if needed).
+then an empty line and one row per frame: frame number (from 1), time (seconds) and X, Y, Z of each marker,
+every field followed by a tab. A missing marker (NaN) is written as three empty fields, which OpenSim reads as
+NaN; the trailing tab matters, because OpenSim's tokenizer drops an empty last field, so a row ending in a missing
+marker would otherwise come up one field short. Values are the stored metres, or millimetres with
+``units="mm"``; axes are written as stored (OpenSim's Y is up: rotate before writing if needed).
 """
 
 from __future__ import annotations
@@ -48,13 +50,13 @@ def write_trc(keypoints: Keypoints3D, timestamps, path, *, units: str = "m", nam
         f"PathFileType\t4\t(X/Y/Z)\t{path.name}",
         "DataRate\tCameraRate\tNumFrames\tNumMarkers\tUnits\tOrigDataRate\tOrigDataStartFrame\tOrigNumFrames",
         f"{rate}\t{rate}\t{n_frames}\t{n_markers}\t{units}\t{rate}\t1\t{n_frames}",
-        "Frame#\tTime\t" + "\t".join(f"{marker}\t\t" for marker in names),
-        "\t\t" + "\t".join(f"X{i}\tY{i}\tZ{i}" for i in range(1, n_markers + 1)),
+        "Frame#\tTime\t" + "".join(f"{marker}\t\t\t" for marker in names),
+        "\t\t" + "".join(f"X{i}\tY{i}\tZ{i}\t" for i in range(1, n_markers + 1)),
         "",
     ]
     for index in range(n_frames):
         fields = ["" if not np.isfinite(v) else f"{v:.{decimals}f}" for v in values[index].ravel()]
-        lines.append(f"{index + 1}\t{timestamps[index]:.6f}\t" + "\t".join(fields))
+        lines.append(f"{index + 1}\t{timestamps[index]:.6f}\t" + "".join(field + "\t" for field in fields))
     path.write_text("\n".join(lines) + "\n")
     return path
 
