@@ -229,3 +229,26 @@ def test_timestamps_that_do_not_match_the_frames_are_refused(result, tmp_path):
     result.timestamps = result.timestamps[:-1]
     with pytest.raises(ExportError, match="11 timestamps for 12 frames"):
         write_coco(result, tmp_path / "walk.json")
+
+
+def test_pandas_tables_of_arrays_long_and_wide(result):
+    from pose_pipeline.export.tables import boxes_long, keypoints_long, keypoints_wide
+
+    keypoints = result.keypoints.keypoints
+    tidy = keypoints_long(keypoints, COCO17.joints, result.timestamps)
+    assert list(tidy.columns) == ["frame", "time", "joint", "x", "y", "score"] and len(tidy) == N_FRAMES * 17
+    row = tidy[(tidy["frame"] == 7) & (tidy["joint"] == "right_knee")].iloc[0]
+    assert (row["x"], row["y"], row["score"]) == tuple(keypoints[7, 14]) and row["time"] == pytest.approx(7 / 30)
+    assert tidy[tidy["frame"].isin(ABSENT)][["x", "y", "score"]].isna().all().all()  # absent frames keep rows
+
+    wide = keypoints_wide(keypoints, COCO17.joints)
+    assert wide.columns.names == ["joint", "coord"] and wide.shape == (N_FRAMES, 17 * 3)
+    np.testing.assert_array_equal(wide.to_numpy().reshape(N_FRAMES, 17, 3), keypoints)
+    pivoted = tidy.pivot(index="frame", columns="joint", values="x")  # the two forms agree
+    np.testing.assert_array_equal(pivoted[list(COCO17.joints)].to_numpy(), wide.xs("x", axis=1, level="coord"))
+
+    boxes = boxes_long([0, 0, 2], [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12]], result.timestamps, track_id=[3, 4, 3])
+    assert boxes["time"].tolist() == pytest.approx([0, 0, 2 / 30]) and boxes["track_id"].tolist() == [3, 4, 3]
+    assert boxes[["x", "y", "w", "h"]].to_numpy()[2].tolist() == [9, 10, 11, 12]
+    with pytest.raises(ValueError, match="17 joints, the joint names 2"):
+        keypoints_long(keypoints, ("a", "b"))

@@ -17,8 +17,9 @@ import numpy as np
 from .result import Result2D, from_pixel_centre, to_pixel_centre
 
 
-def coco_dict(result: Result2D, category_id: int = 1, first_image_id: int = 1) -> dict:
-    """The result as a COCO keypoint dataset (a dict ready for ``json.dump``)."""
+def coco_dict(result: Result2D, category_id: int = 1, first_image_id: int = 1, category_name: str = "person") -> dict:
+    """The result as a COCO keypoint dataset (a dict ready for ``json.dump``); ``category_name`` names what the
+    subject is (``"mouse"`` for an animal's joint set)."""
     result.check()
     keypoints = result.keypoints.keypoints.astype(float)
     xy = to_pixel_centre(keypoints[..., :2])
@@ -56,8 +57,8 @@ def coco_dict(result: Result2D, category_id: int = 1, first_image_id: int = 1) -
     joint_set = result.joint_set
     category = {
         "id": category_id,
-        "name": "person",
-        "supercategory": "person",
+        "name": category_name,
+        "supercategory": category_name,
         "keypoints": list(joint_set.joints),
         "skeleton": [[a + 1, b + 1] for a, b in joint_set.bones],
     }
