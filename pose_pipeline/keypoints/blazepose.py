@@ -17,8 +17,15 @@ the frame are black.
 Decoding, as MediaPipe's ``TensorsToLandmarksCalculator`` and ``LandmarkProjectionCalculator``: a landmark at crop
 pixel (u, v) (continuous coordinates, 0 at the crop's left edge) is at ``corner + (u, v) * side / 256`` in the
 frame (this pipeline's convention: 0 at the top-left pixel's corner); its confidence is ``sigmoid(visibility)``
-(MediaPipe's ``visibility``: in the image and not occluded). A crop whose pose flag is below ``min_pose_score``
-(MediaPipe drops those poses at 0.5) gives NaN for that person.
+(MediaPipe's ``visibility``: in the image and not occluded). A landmark placed outside the frame is NaN (the
+model's confidence there is not reliable: on the Sports2D clip cut through the shins, an ankle placed below the edge had 0.59). A crop
+whose pose flag is below ``min_pose_score`` (MediaPipe drops those poses at 0.5) gives NaN for that person.
+
+A person cut by the frame's edge: the box covers only the visible part, so the crop is centred on it and the model
+may place the hidden joints inside the frame, near the cut (measured on the Sports2D clip with the frame cut at
+mid-thigh: a knee at the cut with confidence 0.99). Joints placed beyond the cut are NaN; those left above it are
+not recognisable as wrong. MediaPipe avoids this with its own detector, whose keypoints extend the region beyond
+the frame.
 
 ``joint_set="COCO-17"`` returns the 17 joints BlazePose shares with COCO (`pose_pipeline.skeletons.
 BLAZEPOSE_TO_COCO17`), so the results feed the face blur, the accuracy tables and comparisons with other methods.
@@ -67,6 +74,13 @@ def crop_matrix(square: Sequence[float], size: int = INPUT_SIZE) -> np.ndarray:
     k = size / side
     # crop corner coordinate u = k (x - left); OpenCV's coordinates are both shifted by -0.5
     return np.array([[k, 0.0, k * (0.5 - left) - 0.5], [0.0, k, k * (0.5 - top) - 0.5]])
+
+
+def inside_frame(points: np.ndarray, shape) -> np.ndarray:
+    """Mask of points (..., 2) inside a frame of ``shape`` (H, W, ...), edges included (pipeline convention)."""
+    height, width = shape[:2]
+    x, y = points[..., 0], points[..., 1]
+    return (x >= 0) & (x <= width) & (y >= 0) & (y <= height)
 
 
 class BlazePoseEstimator:
@@ -133,7 +147,7 @@ class BlazePoseEstimator:
     def predict(self, frame: np.ndarray, boxes) -> dict[str, np.ndarray]:
         """All the model says about the people in ``boxes`` (N, 4) of one frame, in BlazePose-33 order.
 
-        ``keypoints`` (N, 33, 3): x, y frame pixels, sigmoid(visibility); ``presence`` (N, 33): sigmoid(presence);
+        ``keypoints`` (N, 33, 3): x, y frame pixels, sigmoid(visibility) (NaN outside the frame); ``presence`` (N, 33): sigmoid(presence);
         ``world`` (N, 33, 3): metres, origin between the hips, x right, y down, z away from the camera (MediaPipe's
         world landmarks); ``pose_score`` (N,): the pose flag. NaN for unreadable boxes and for poses under
         ``min_pose_score`` (their ``pose_score`` is kept).
@@ -155,6 +169,8 @@ class BlazePoseEstimator:
             landmarks = landmarks[:N_LANDMARKS]
             out["keypoints"][i, :, :2] = square[:2] + landmarks[:, :2] * (square[2] / INPUT_SIZE)
             out["keypoints"][i, :, 2] = sigmoid(landmarks[:, 3])
+            outside = ~inside_frame(out["keypoints"][i, :, :2], frame.shape)
+            out["keypoints"][i, outside] = np.nan
             out["presence"][i] = sigmoid(landmarks[:, 4])
             out["world"][i] = world[:N_LANDMARKS]
         return out
