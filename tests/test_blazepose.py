@@ -197,3 +197,21 @@ def test_a_model_that_is_not_blazepose_is_refused(tmp_path):
         BlazePoseEstimator(other)
     with pytest.raises(ValueError, match="joint_set"):
         BlazePoseEstimator(require_weights("blazepose_full"), joint_set="Halpe-26")
+
+
+def test_the_weights_script_reproduces_the_shipped_onnx_file(tmp_path):
+    """scripts/blazepose_weights.py, from the TFLite file, writes an ONNX file with the manifest's sha256."""
+    import subprocess
+    import sys
+
+    tflite = require_weights("blazepose_full_tflite")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "blazepose_weights.py"), str(tflite), "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr[-2000:]
+    assert (tmp_path / "pose_landmark_full.onnx").read_bytes() == require_weights("blazepose_full").read_bytes()
+    assert result.stdout.count("matches the manifest") == 2
