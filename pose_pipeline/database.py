@@ -76,6 +76,27 @@ def host_is_configured() -> bool:
     return dj.config.database.host not in ("localhost", "", None)
 
 
+def load_secrets(start: Path | None = None) -> Path | None:
+    """Read ``.secrets/`` (``database.password``, ``stores.<name>.<attr>``...) when DataJoint did not.
+
+    DataJoint reads the project's ``.secrets/`` only next to a ``datajoint.json``; a user who configures with
+    ``DJ_*`` variables and keeps the password in ``.secrets/database.password`` would otherwise connect without it.
+    The directory is looked for like DataJoint looks for ``datajoint.json``: here and upwards, stopping at a
+    repository root. Values already set (config file, environment) win, as in DataJoint. Returns the directory read.
+    """
+    if dj.config._secrets_dir is not None or dj.config.ignore_config_file:
+        return None
+    current = (start or Path.cwd()).resolve()
+    while True:
+        candidate = current / ".secrets"
+        if candidate.is_dir():
+            dj.config._load_secrets(candidate)
+            return candidate
+        if (current / ".git").exists() or (current / ".hg").exists() or current == current.parent:
+            return None
+        current = current.parent
+
+
 def start_embedded_server(data_dir: Path | None = None):
     """Start (or attach to) the embedded PostgreSQL server and point DataJoint at it. Returns the server handle."""
     global _embedded_server
@@ -128,6 +149,7 @@ def configure_stores() -> None:
 
 def configure() -> None:
     """Complete DataJoint's configuration with the pipeline's defaults. Idempotent; does not connect."""
+    load_secrets()
     if not host_is_configured():
         start_embedded_server()
     configure_stores()
@@ -184,11 +206,7 @@ def status() -> DatabaseStatus:
         names = [r[0] for r in conn.query("SHOW DATABASES").fetchall()]
         setting_warnings = _mysql_setting_warnings(conn)
     prefix = schema_prefix()
-    stores = {
-        name: {k: v for k, v in dict(spec).items() if "secret" not in k and "password" not in k}
-        for name, spec in dict(dj.config.stores).items()
-        if isinstance(spec, dict)
-    }
+    stores = {name: masked(spec) for name, spec in dict(dj.config.stores).items() if isinstance(spec, dict)}
     stores["default"] = dj.config.stores.get("default")
     return DatabaseStatus(
         backend=backend,
@@ -201,6 +219,14 @@ def status() -> DatabaseStatus:
         stores=stores,
         warnings=tuple(setting_warnings),
     )
+
+
+_SECRET_WORDS = ("secret", "password", "key", "token", "credential")
+
+
+def masked(spec: dict) -> dict:
+    """A store's settings with every credential (access key ids too: they identify an account) shown as ``***``."""
+    return {k: "***" if any(word in k.lower() for word in _SECRET_WORDS) else v for k, v in dict(spec).items()}
 
 
 MIN_MAX_ALLOWED_PACKET = 64 * 1024**2
