@@ -8,7 +8,9 @@ fills the gaps a new user would otherwise have to fill by hand:
 - no stores configured: a ``raw`` store for source videos and a ``derived`` store for computed files, both
   under the per-user data directory;
 - attachments are fetched into a managed cache, never into the working directory;
-- on MariaDB, the store-codec bug of DataJoint 2.3.5 (issue #1451) is patched.
+- ``.secrets/`` is read also without a ``datajoint.json`` (DataJoint reads it only next to one);
+- on MariaDB, the store-codec bug of DataJoint 2.3.5 (issue #1451) is patched, and on PostgreSQL its doubling of
+  backslashes in restrictions (``_datajoint_fixes``).
 
 The per-user data directory is ``POSE_PIPELINE_HOME`` if set, else the platform's user data directory.
 Schema names are ``<prefix>_<stage>`` with the prefix from ``POSE_PIPELINE_SCHEMA_PREFIX`` (default
