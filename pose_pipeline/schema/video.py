@@ -141,7 +141,7 @@ def store_local_video(path, video_project: str, *, filename=None, recompress=Fal
             **key,
             "source_sha256": source_sha,
             "size_bytes": stored.stat().st_size,
-            "source_path": display_path(path.absolute())[:1024],
+            "source_path": display_path(path.resolve())[:1024],
             "recompressed": bool(recompress),
         }
         try:
