@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +85,28 @@ def test_a_file_rewritten_during_import_is_stored_as_validated(db, tmp_path, mon
     assert (VideoInfo & key).fetch1("num_frames") == 10
 
 
+def test_a_file_still_being_written_is_refused(db, tmp_path):
+    growing = tmp_path / "recording.mp4"
+    growing.write_bytes(_video(tmp_path / "start.mp4").read_bytes() + os.urandom(32 << 20))
+    stop = threading.Event()
+
+    def keep_recording():
+        with open(growing, "ab") as out:
+            while not stop.is_set():
+                out.write(os.urandom(1024))
+                out.flush()
+
+    writer = threading.Thread(target=keep_recording)
+    writer.start()
+    try:
+        with pytest.raises(InvalidVideoError, match="recording.mp4: the file changed while it was being imported"):
+            insert_local_video(growing, "odd")
+    finally:
+        stop.set()
+        writer.join()
+    assert len(Video()) == 0
+
+
 @pytest.mark.all_backends
 def test_names_ending_in_white_space_or_with_control_characters_are_refused(db, tmp_path):
     walk = _video(tmp_path / "walk.mp4")
@@ -107,20 +130,21 @@ def test_skipped_paths_are_listed_with_their_reason(db, tmp_path):
     _video(folder / "sub" / "deeper.mp4")
     (folder / "gone.mp4").symlink_to(tmp_path / "deleted.mp4")
     (folder / "linked.mp4").symlink_to(folder / "good.mp4")
+    os.mkfifo(folder / "pipe.mp4")
 
     report = import_videos([folder], "odd", progress=False)
     assert sorted(k["filename"] for k in report.imported) == ["good.mp4", "linked.mp4"]
     skipped = {path.name: reason for path, reason in report.skipped}
-    assert set(skipped) == {".git", ".hidden.mp4", "gone.mp4", "sub"}
+    assert set(skipped) == {".git", ".hidden.mp4", "gone.mp4", "pipe.mp4", "sub"}
     assert "hidden file" in skipped[".hidden.mp4"] and "hidden directory" in skipped[".git"]
     assert "dangling symbolic link" in skipped["gone.mp4"] and "deleted.mp4" in skipped["gone.mp4"]
-    assert "--recursive" in skipped["sub"]
+    assert "--recursive" in skipped["sub"] and "not a regular file" in skipped["pipe.mp4"]
     summary = report.summary()
-    assert "skipped 4" in summary and all(f"{folder / name}:" in summary for name in skipped)
+    assert "skipped 5" in summary and all(f"{folder / name}:" in summary for name in skipped)
 
     deeper = import_videos([folder], "odd", recursive=True, progress=False)
     assert [k["filename"] for k in deeper.imported] == ["deeper.mp4"]
-    assert {path.name for path, _ in deeper.skipped} == {".git", ".hidden.mp4", "gone.mp4"}
+    assert {path.name for path, _ in deeper.skipped} == {".git", ".hidden.mp4", "gone.mp4", "pipe.mp4"}
 
 
 @pytest.mark.all_backends
