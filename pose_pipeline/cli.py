@@ -80,7 +80,7 @@ def weights():
 @click.option("--recursive", "-r", is_flag=True, help="Descend into sub-directories.")
 @click.option("--recompress", is_flag=True, help="Re-encode to H.264 with the pipeline's fixed settings.")
 def import_videos(paths, project, recursive, recompress):
-    """Validate (decode) and import video files or directories into PROJECT; list what was refused."""
+    """Validate (decode) and import video files or directories into PROJECT; list what was refused or skipped."""
     _activate()
     from .importer import import_videos as run_import
 
