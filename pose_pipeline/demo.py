@@ -65,7 +65,7 @@ def run_demo(workdir: Path | None = None, echo=print) -> dict:
 
     echo("\n== 7. a real clip: the Sports2D demo video (one outdoor camera, two people, a tree, sun flare)")
     real_key = track_real_clip(echo)
-    # BlazePose 2D, face blurring and overlays of the real subject come here once the BlazePose method is merged.
+    # Next for the real subject: BlazePose 2D (top_down_method "blazepose"), face blurring and overlays.
 
     echo(
         "\n== query the results yourself\n"

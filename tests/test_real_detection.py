@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import cv2
@@ -21,9 +20,7 @@ from pose_pipeline.stages import DETECTION
 from pose_pipeline.tracking.subject import iou
 from pose_pipeline.video import VideoReader
 from pose_pipeline.weights import WeightsError, require_data, require_weights
-
-sys.path.insert(0, str(Path(__file__).parent))
-from onnx_models import probe_detector
+from tests.onnx_models import probe_detector
 
 LABELS = json.loads((Path(__file__).parent / "data" / "sports2d_person_boxes.json").read_text())["frames"]
 
