@@ -14,6 +14,9 @@ DEMO_PROJECT = "demo"
 DEMO_TRACKING = {"tracking_method": "bytetrack", "detector": "motion"}
 REAL_CLIP = "sports2d_demo"  # the manifest's data entry (3rdparty/data/sports2d/sports2d_demo.mp4)
 DEMO_2D_METHOD = "synthetic_pose"  # the project's own model: no pretrained weights can be downloaded here
+REAL_2D_METHOD = "blazepose"  # shipped real weights (3rdparty/blazepose): real people
+# The face blur reads BlazePose's face landmarks through the COCO-17 mapping (nose, eyes, ears)
+REAL_FACE_REQUEST = {"face_method": REAL_2D_METHOD, "params": {"joint_set": "COCO-17"}}
 
 
 def run_demo(workdir: Path | None = None, echo=print) -> dict:
@@ -65,7 +68,8 @@ def run_demo(workdir: Path | None = None, echo=print) -> dict:
 
     echo("\n== 7. a real clip: the Sports2D demo video (one outdoor camera, two people, a tree, sun flare)")
     real_key = track_real_clip(echo)
-    # Next for the real subject: BlazePose 2D (top_down_method "blazepose"), face blurring and overlays.
+    echo("\n== 8. workers: BlazePose 2D keypoints of the real subject, every face blurred, overlays")
+    real_clip_keypoints_and_overlays(real_key, echo)
 
     echo(
         "\n== query the results yourself\n"
@@ -199,3 +203,34 @@ def track_real_clip(echo) -> dict:
     present = (PersonBbox & tracking_key & {"subject_id": 0}).fetch1("num_present")
     echo(f"PersonBbox: subject 0 has a box in {present} of {n_frames} frames of the real clip")
     return tracking_key
+
+
+def real_clip_keypoints_and_overlays(tracking_key: dict, echo) -> None:
+    """BlazePose (33 landmarks) on the real subject, every tracked person's face blurred with BlazePose's face
+    landmarks, and both overlays drawn on the blurred video; prints what came out and where the overlays are."""
+    import numpy as np
+
+    from .schema.keypoints import TopDownMethod, TopDownPerson
+    from .schema.overlays import BlurMethod, BlurredVideo, TopDownPersonVideo, TrackingBboxVideo
+    from .schema.tracking import PersonBbox
+
+    subject = {**tracking_key, "subject_id": 0}
+    if not PersonBbox & subject:
+        echo("no subject on the real clip: nothing to run BlazePose on")
+        return
+    TopDownMethod.insert1({**subject, "top_down_method": REAL_2D_METHOD}, skip_duplicates=True)
+    BlurMethod.insert1({**tracking_key, **REAL_FACE_REQUEST}, skip_duplicates=True)
+    run_workers(echo)
+
+    person = TopDownPerson & subject & {"top_down_method": REAL_2D_METHOD}
+    keypoints, joint_set = person.fetch1("keypoints", "joint_set")
+    present = (PersonBbox & subject).fetch1("present")
+    confident = np.nan_to_num(keypoints[present, :, 2]) > 0.5
+    echo(f"TopDownPerson ({joint_set}): {len(keypoints)} frames; in the {present.sum()} frames with a box, "
+         f"{confident.mean():.0%} of the landmarks are confident (visibility > 0.5)")  # fmt: skip
+    blurred = BlurredVideo & tracking_key & {"face_method": REAL_2D_METHOD}
+    echo(f"BlurredVideo: {blurred.fetch1('faces_blurred')} faces blurred over the clip")
+    echo("overlays of the real clip, made from the face-blurred video:")
+    faces = {**tracking_key, "face_method": REAL_2D_METHOD}
+    echo(f"  tracklets : {TrackingBboxVideo.fetch_path(faces)}")
+    echo(f"  keypoints : {TopDownPersonVideo.fetch_path({**faces, **subject, 'top_down_method': REAL_2D_METHOD})}")
