@@ -17,10 +17,16 @@ whose primary key inherits an integer (``subject_id``, ``member``, ``epoch``) de
 (``integer`` on PostgreSQL, ``int`` on MySQL) and logs "Native type 'integer' is used in attribute ..." whenever the
 jobs table is declared. The fix spells such attributes as the core type whose SQL type is exactly that type: the same
 column, declared without the warning.
+
+A third fix concerns workers (see `pose_pipeline.owned_jobs`): ``Connection.connect()`` does not refresh
+``connection_id`` after a reconnect, and ``Job.reserve/complete/error`` neither record the live connection nor check
+who holds the job. Upstream-shaped note: ``connect()`` should re-read the id (``self.connection_id =
+self.adapter.get_connection_id(self._conn)``), and the jobs table should let the server fill it.
 """
 
 from __future__ import annotations
 
+from datajoint import connection as _connection
 from datajoint import heading as _heading
 from datajoint import jobs as _jobs
 from datajoint.codecs import resolve_dtype
@@ -57,8 +63,26 @@ def _fk_derived_pk_attrs_as_core_types(self) -> list[tuple[str, str]]:
     return attrs
 
 
+_original_connect = _connection.Connection.connect
+
+
+def _connect_with_live_id(self) -> None:
+    from . import owned_jobs
+
+    _original_connect(self)
+    self.connection_id = self.adapter.get_connection_id(self._conn)
+    if owned_jobs.held_jobs():
+        owned_jobs.follow_connection(self)
+
+
 def apply_fixes() -> None:
     """Install the fixes once."""
+    from . import owned_jobs
+
+    if _connection.Connection.connect is not _connect_with_live_id:
+        _connection.Connection.connect = _connect_with_live_id
+    for name in ("reserve", "complete", "error"):
+        setattr(_jobs.Job, name, getattr(owned_jobs, name))
     if _heading.Heading._init_from_database is not _init_from_database_with_codec_json:
         _heading.Heading._init_from_database = _init_from_database_with_codec_json
     if _jobs.Job._get_fk_derived_pk_attrs is not _fk_derived_pk_attrs_as_core_types:
