@@ -64,6 +64,8 @@ def _fk_derived_pk_attrs_as_core_types(self) -> list[tuple[str, str]]:
 
 
 _original_connect = _connection.Connection.connect
+# DataJoint's own jobs methods, kept for benchmarks that compare against them
+ORIGINAL_JOB_METHODS = {name: getattr(_jobs.Job, name) for name in ("reserve", "complete", "error")}
 
 
 def _connect_with_live_id(self) -> None:

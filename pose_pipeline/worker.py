@@ -1,9 +1,10 @@
 """A worker: populate the pipeline's computed tables with reserved jobs until idle or told to stop.
 
 Start as many as you have GPUs or cores, on as many machines as can reach the database server and the stores
-(`pose-pipeline worker`). Jobs are reserved through DataJoint's jobs tables, so no key is computed twice;
-every ``make()`` runs in a transaction, so a killed worker leaves no partial rows; orphaned reservations are
-reclaimed (`pose_pipeline.jobs.reclaim_orphans`); SIGTERM or Ctrl-C hand the running job back to the queue.
+(`pose-pipeline worker`). Jobs are reserved through DataJoint's jobs tables, owned by the reserving process and
+its live connection (`pose_pipeline.owned_jobs`), so no key is committed twice; every ``make()`` runs in a
+transaction, so a killed worker leaves no partial rows; orphaned reservations are reclaimed
+(`pose_pipeline.jobs.reclaim_orphans`); Ctrl-C stops after the running job; SIGTERM hands it back to the queue.
 """
 
 from __future__ import annotations
