@@ -176,6 +176,6 @@ def test_ctrl_c_stops_within_one_job(pipeline, db, tmp_path):
             worker.wait()
     assert worker.returncode == 0, output
     assert len(pipeline.Result()) - done_before <= 1  # the running job finishes; no other starts
-    assert stopped_after < 1.0 + 3.0, stopped_after  # one job of 1 s, plus the process's exit
+    assert stopped_after < 1.0 + 8.0, stopped_after  # one job of 1 s and the process's exit, not 10 more jobs
     assert len(pipeline.Result.jobs.reserved) == 0 and len(pipeline.Result.jobs.errors) == 0
     assert len(pipeline.Result()) == len(pipeline.Result.Part()) / 3
