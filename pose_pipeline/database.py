@@ -8,7 +8,9 @@ fills the gaps a new user would otherwise have to fill by hand:
 - no stores configured: a ``raw`` store for source videos and a ``derived`` store for computed files, both
   under the per-user data directory;
 - attachments are fetched into a managed cache, never into the working directory;
-- on MariaDB, the store-codec bug of DataJoint 2.3.5 (issue #1451) is patched.
+- ``.secrets/`` is read also without a ``datajoint.json`` (DataJoint reads it only next to one);
+- on MariaDB, the store-codec bug of DataJoint 2.3.5 (issue #1451) is patched, and on PostgreSQL its doubling of
+  backslashes in restrictions (``_datajoint_fixes``).
 
 The per-user data directory is ``POSE_PIPELINE_HOME`` if set, else the platform's user data directory.
 Schema names are ``<prefix>_<stage>`` with the prefix from ``POSE_PIPELINE_SCHEMA_PREFIX`` (default
@@ -74,6 +76,27 @@ def host_is_configured() -> bool:
     if dj.config._config_path is not None:
         return True
     return dj.config.database.host not in ("localhost", "", None)
+
+
+def load_secrets(start: Path | None = None) -> Path | None:
+    """Read ``.secrets/`` (``database.password``, ``stores.<name>.<attr>``...) when DataJoint did not.
+
+    DataJoint reads the project's ``.secrets/`` only next to a ``datajoint.json``; a user who configures with
+    ``DJ_*`` variables and keeps the password in ``.secrets/database.password`` would otherwise connect without it.
+    The directory is looked for like DataJoint looks for ``datajoint.json``: here and upwards, stopping at a
+    repository root. Values already set (config file, environment) win, as in DataJoint. Returns the directory read.
+    """
+    if dj.config._secrets_dir is not None or dj.config.ignore_config_file:
+        return None
+    current = (start or Path.cwd()).resolve()
+    while True:
+        candidate = current / ".secrets"
+        if candidate.is_dir():
+            dj.config._load_secrets(candidate)
+            return candidate
+        if (current / ".git").exists() or (current / ".hg").exists() or current == current.parent:
+            return None
+        current = current.parent
 
 
 def start_embedded_server(data_dir: Path | None = None):
@@ -160,6 +183,7 @@ def configure_stores() -> None:
 
 def configure() -> None:
     """Complete DataJoint's configuration with the pipeline's defaults. Idempotent; does not connect."""
+    load_secrets()
     if not host_is_configured():
         start_embedded_server()
     configure_stores()
@@ -216,11 +240,7 @@ def status() -> DatabaseStatus:
         names = [r[0] for r in conn.query("SHOW DATABASES").fetchall()]
         setting_warnings = _mysql_setting_warnings(conn)
     prefix = schema_prefix()
-    stores = {
-        name: {k: v for k, v in dict(spec).items() if "secret" not in k and "password" not in k}
-        for name, spec in dict(dj.config.stores).items()
-        if isinstance(spec, dict)
-    }
+    stores = {name: masked(spec) for name, spec in dict(dj.config.stores).items() if isinstance(spec, dict)}
     stores["default"] = dj.config.stores.get("default")
     return DatabaseStatus(
         backend=backend,
@@ -233,6 +253,14 @@ def status() -> DatabaseStatus:
         stores=stores,
         warnings=tuple(setting_warnings),
     )
+
+
+_SECRET_WORDS = ("secret", "password", "key", "token", "credential")
+
+
+def masked(spec: dict) -> dict:
+    """A store's settings with every credential (access key ids too: they identify an account) shown as ``***``."""
+    return {k: "***" if any(word in k.lower() for word in _SECRET_WORDS) else v for k, v in dict(spec).items()}
 
 
 MIN_MAX_ALLOWED_PACKET = 64 * 1024**2

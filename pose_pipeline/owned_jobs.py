@@ -30,7 +30,7 @@ import os
 import platform
 
 from datajoint import blob
-from datajoint.condition import make_condition
+from datajoint import condition as _condition  # looked up per call: _datajoint_fixes patches make_condition
 from datajoint.errors import LostConnectionError
 
 logger = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ def _live_id_sql(adapter) -> str:
 def _owned(self, pk: dict) -> str:
     """SQL condition: this job, reserved by this process."""
     qi = self.adapter.quote_identifier
-    return f"{make_condition(self, pk, set())} AND {qi('status')}='reserved' AND {qi('host')}=%s AND {qi('pid')}=%s"
+    return f"{_condition.make_condition(self, pk, set())} AND {qi('status')}='reserved' AND {qi('host')}=%s AND {qi('pid')}=%s"
 
 
 def _owner_args() -> list:
@@ -105,7 +105,7 @@ def reserve(self, key: dict) -> bool:
     query = (
         f"UPDATE {self.full_table_name} SET {assignments}, {qi('connection_id')}={_live_id_sql(self.adapter)}, "
         f"{qi('reserved_time')}=CURRENT_TIMESTAMP(3) "
-        f"WHERE {make_condition(self, pk, set())} AND {qi('status')}='pending' "
+        f"WHERE {_condition.make_condition(self, pk, set())} AND {qi('status')}='pending' "
         f"AND {qi('scheduled_time')} <= CURRENT_TIMESTAMP(3)"
     )
     from datajoint.jobs import _get_job_version

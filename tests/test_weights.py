@@ -151,9 +151,12 @@ def test_the_project_manifest(monkeypatch):
     entries = load_manifest()
     assert {"yolox_m_humanart", "yolox_tiny_humanart", "rtmdet_nano_person"} <= set(entries)
     for item in entries.values():
-        assert item.license and item.used_by and item.path.endswith(".onnx") and (item.url or item.notes)
+        assert item.license and item.used_by and item.path.endswith((".onnx", ".tflite")) and (item.url or item.notes)
         if any(user.startswith("detection/") for user in item.used_by):
             assert item.url.startswith("https://download.openmmlab.com/") and item.archive_member == "end2end.onnx"
             assert len(item.extra["input_size"]) == 2 and item.path.startswith("detectors/")
     table = weights_status()
     assert set(table["status"]) <= {"present", "unverified", "missing", "corrupt"} and len(table) == len(entries)
+    # shipped in the repository: present and verified in every checkout
+    shipped = table.set_index("name").loc[["synthetic_pose_coco17", "blazepose_full", "blazepose_full_tflite"]]
+    assert set(shipped["status"]) == {"present"}, shipped["message"].tolist()
