@@ -112,6 +112,7 @@ def start_embedded_server(data_dir: Path | None = None):
 
         # 'stop': the server stops when the last process using it exits; the data directory stays.
         server = pgserver.get_server(data_dir, cleanup_mode="stop")
+    _forget_dead_users(server)
     socket_dir = _socket_dir_from_uri(server.get_uri())
     dj.config["database.backend"] = "postgresql"
     dj.config["database.host"] = socket_dir
@@ -121,6 +122,37 @@ def start_embedded_server(data_dir: Path | None = None):
     dj.config["database.use_tls"] = False
     _embedded_server = server
     return server
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
+
+
+def _forget_dead_users(server) -> None:
+    """Make the embedded server stop when its last *live* user exits.
+
+    pgserver counts its users in a handle file (``.handle_pids.json`` in the data directory): each process adds its
+    pid when it attaches and removes it at exit, and the last one out stops the server. A process killed with
+    SIGKILL never removes its pid, so the server would run forever. Here the list is read without pids of processes
+    that no longer exist, now and whenever pgserver reads it (at exit too). A dead pid reused by an unrelated live
+    process still counts as a user until that process exits.
+    """
+    from pgserver.utils import DiskList
+
+    class LiveUsers(DiskList):
+        def get(self) -> list[int]:
+            return [pid for pid in super().get() if _pid_alive(pid)]
+
+    users = LiveUsers(server.global_process_id_list.path)
+    server.global_process_id_list = users
+    with server._lock:  # pgserver's inter-process lock around its handle file
+        users.put(users.get())
 
 
 def _socket_dir_from_uri(uri: str) -> str:
