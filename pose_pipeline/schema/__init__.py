@@ -50,6 +50,9 @@ def stage_modules():
 def activate(create_tables: bool = True) -> None:
     """Connect and bind every stage schema to the database. Idempotent for the same prefix."""
     global _active_prefix
+    from .files import install_rollback_cleanup
+
+    install_rollback_cleanup()  # files written inside a rolled-back transaction are removed
     conn = database.connect()
     prefix = database.schema_prefix()
     if _active_prefix is not None and _active_prefix != prefix:
