@@ -16,13 +16,13 @@ from pathlib import Path
 
 import datajoint as dj
 import pytest
+from click.testing import CliRunner
 
-from pose_pipeline import database
-from pose_pipeline.schema.files import insert_with_file
-from pose_pipeline.schema.video import Video, fetch_video
+from pose_pipeline import database, fsck
+from pose_pipeline.cli import main
+from pose_pipeline.schema.files import ChecksumError, insert_with_file
+from pose_pipeline.schema.video import Video, fetch_video, insert_local_video
 from tests.bad_videos import make_good_video
-
-pytestmark = pytest.mark.all_backends  # stores and transactions per server
 
 
 def store_files(store: str = "raw", name: str = "") -> list[Path]:
@@ -57,7 +57,7 @@ COPY_SCRIPT = """
 import sys
 from pose_pipeline import schema
 schema.activate(create_tables=False)
-from pose_pipeline.schema.files import insert_with_file
+from pose_pipeline.schema.files import ChecksumError, insert_with_file
 from pose_pipeline.schema.video import Video
 row = dict(video_project="clinic", filename="partial.mp4", source_sha256="0" * 64, size_bytes=0,
            source_path="fifo", recompressed=False)
@@ -66,6 +66,7 @@ insert_with_file(Video, row, "video", sys.argv[1])
 """
 
 
+@pytest.mark.all_backends
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_during_import_copy_leaves_no_partial_file(db, tmp_path, sig):
     """An import's copy interrupted by SIGTERM or Ctrl-C removes the partial copy (identifiable data) from the
@@ -109,6 +110,7 @@ def test_signal_during_import_copy_leaves_no_partial_file(db, tmp_path, sig):
     assert not Video & {"filename": "partial.mp4"}
 
 
+@pytest.mark.all_backends
 def test_rolled_back_transaction_removes_its_files(db, good_video):
     """A file written inside a transaction that is rolled back (what populate does when make() fails) goes too."""
     conn = Video.connection
@@ -124,6 +126,7 @@ def test_rolled_back_transaction_removes_its_files(db, good_video):
     assert fetch_video({"video_project": "clinic", "filename": "kept.mp4"}).read_bytes() == good_video.read_bytes()
 
 
+@pytest.mark.all_backends
 def test_interrupt_inside_insert_removes_the_file(db, good_video):
     """KeyboardInterrupt (a BaseException, not an Exception) while the row is staged: nothing is left."""
     from pose_pipeline.schema import files
@@ -136,3 +139,123 @@ def test_interrupt_inside_insert_removes_the_file(db, good_video):
         raise KeyboardInterrupt
     assert store_files("raw", "interrupted.mp4") == []
     assert not Video & {"filename": "interrupted.mp4"}
+
+
+# ------------------------------------------------------------------------------------------- fsck
+
+
+def flip_byte(path: Path, offset: int | None = None) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2 if offset is None else offset] ^= 0xFF
+    path.chmod(0o644)
+    path.write_bytes(bytes(data))
+
+
+def stored_path(table, key: dict, attribute: str = "video") -> Path:
+    return Path((table & key).fetch1(attribute).full_path)
+
+
+@pytest.mark.all_backends
+def test_fsck_lists_and_removes_orphans_missing_and_damaged(db, good_video, tmp_path):
+    """fsck against a real store: an orphan (a row deleted, a file left), a row whose file is gone, a row whose file
+    has a flipped byte; each listed, exit status 1; --remove and --delete-damaged repair; then exit status 0."""
+    keys = {name: insert_local_video(good_video, "clinic", filename=name) for name in ("a.mp4", "b.mp4", "c.mp4")}
+    other = make_good_video(tmp_path / "other.mp4", n_frames=12, size=(64, 48))
+    orphan_key = insert_local_video(other, "clinic", filename="orphan.mp4")
+    orphan_file = stored_path(Video, orphan_key)
+    (Video & orphan_key).delete(prompt=False)
+    missing_file = stored_path(Video, keys["b.mp4"])
+    missing_file.unlink()
+    damaged_file = stored_path(Video, keys["c.mp4"])
+    flip_byte(damaged_file)
+
+    runner = CliRunner()
+    young = runner.invoke(main, ["fsck"])  # default grace: the orphan is seconds old, a running job's file
+    assert young.exit_code == 1, young.output
+    assert "orphan.mp4" not in young.output and "1 unreferenced file(s) younger" in young.output
+
+    result = runner.invoke(main, ["fsck", "--grace", "0"])
+    assert result.exit_code == 1, result.output
+    assert "orphan file in store 'raw': " in result.output and "filename=orphan.mp4" in result.output
+    assert "Video(video_project=clinic, filename=b.mp4).video: missing" in result.output
+    assert "Video(video_project=clinic, filename=c.mp4).video: damaged" in result.output
+    assert "a.mp4" not in result.output
+    assert orphan_file.exists()  # listing removes nothing
+
+    declined = runner.invoke(main, ["fsck", "--grace", "0", "--remove"], input="n\n")
+    assert orphan_file.exists() and declined.exit_code != 0
+
+    repaired = runner.invoke(main, ["fsck", "--grace", "0", "--remove", "--delete-damaged", "--yes"])
+    assert repaired.exit_code == 1, repaired.output
+    assert "removed 1 orphan file(s)" in repaired.output and "deleted 2 row(s)" in repaired.output
+    assert not orphan_file.exists()
+    assert len(Video & keys["a.mp4"]) == 1 and not Video & keys["b.mp4"] and not Video & keys["c.mp4"]
+
+    after = runner.invoke(main, ["fsck", "--grace", "0", "--remove", "--yes"])  # c.mp4's file is an orphan now
+    assert after.exit_code == 1 and "removed 1 orphan file(s)" in after.output, after.output
+    assert not damaged_file.exists()
+    clean = runner.invoke(main, ["fsck", "--grace", "0"])
+    assert clean.exit_code == 0, clean.output
+    assert fetch_video(keys["a.mp4"]).read_bytes() == good_video.read_bytes()
+
+
+def test_fsck_reports_an_unreadable_store_as_an_error(db, good_video, monkeypatch):
+    """A check that cannot complete exits 2 and removes nothing."""
+    insert_local_video(good_video, "clinic")
+    stores = dict(dj.config.stores)
+    monkeypatch.setitem(dj.config, "stores", {**stores, "raw": {**stores["raw"], "protocol": "nosuchprotocol"}})
+    result = CliRunner().invoke(main, ["fsck", "--grace", "0", "--remove", "--yes"])
+    assert result.exit_code == 2, result.output
+    assert "fsck failed" in result.output
+
+
+# ------------------------------------------------------------------------------------------- verified files
+
+
+@pytest.fixture
+def blurred(db, tmp_path):
+    """A walker video, tracked, its faces blurred, and a tracking overlay on the blurred video."""
+    from pose_pipeline.schema.overlays import BlurMethod, BlurredVideo, TrackingBboxVideo
+    from pose_pipeline.schema.tracking import TrackingBbox, TrackingBboxMethod
+    from pose_pipeline.schema.video import VideoInfo
+    from pose_pipeline.synthetic import render_scene, walking_scene
+
+    render_scene(walking_scene(n_frames=20, seed=3), tmp_path / "walker.mp4")
+    key = insert_local_video(tmp_path / "walker.mp4", "privacy")
+    VideoInfo.populate(key)
+    tracking = {**key, "tracking_method": "bytetrack", "detector": "motion"}
+    TrackingBboxMethod.insert1(tracking)
+    TrackingBbox.populate(key)
+    [tracking] = (TrackingBbox & key).keys()
+    BlurMethod.insert1({**tracking, "face_method": "synthetic_pose"})
+    BlurredVideo.populate(tracking)
+    return {**tracking, "face_method": "synthetic_pose"}, BlurredVideo, TrackingBboxVideo
+
+
+def test_damaged_derived_video_is_refused_and_not_inherited(blurred):
+    """A flipped byte in a stored BlurredVideo is refused when it is fetched (the error names the file), so no
+    overlay is built on it; a damaged cached copy of a good one is replaced from the store."""
+    from pose_pipeline.schema.files import clear_cache
+
+    key, BlurredVideo, TrackingBboxVideo = blurred
+    good = BlurredVideo.fetch_path(key)
+    flip_byte(good)  # the cached copy
+    assert BlurredVideo.fetch_path(key) == good
+    assert hashlib_sha256(good) == (BlurredVideo & key).fetch1("sha256")
+
+    clear_cache()
+    flip_byte(stored_path(BlurredVideo, key))
+    with pytest.raises(ChecksumError, match="BlurredVideo of privacy/.*the store's copy is damaged"):
+        BlurredVideo.fetch_path(key)
+    result = TrackingBboxVideo.populate(key, suppress_errors=True)
+    [(_, message)] = result["error_list"]
+    assert "BlurredVideo" in str(message) and "damaged" in str(message)
+    assert not TrackingBboxVideo & key
+    report = fsck.check(grace=0)
+    assert [(row.table.__name__, row.problem) for row in report.bad_rows] == [("BlurredVideo", "damaged")]
+
+
+def hashlib_sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
