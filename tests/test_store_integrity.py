@@ -259,3 +259,18 @@ def hashlib_sha256(path: Path) -> str:
     import hashlib
 
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_open_reader_survives_a_cleared_cache(db, good_video):
+    """An open reader keeps its own handle: `properties` (a second decode of the file) and seeks still work after
+    the cache is cleared under it."""
+    from pose_pipeline.schema.files import clear_cache
+    from pose_pipeline.schema.video import open_video
+
+    key = insert_local_video(good_video, "clinic")
+    with open_video(key) as reader:
+        first = reader[0]
+        clear_cache()
+        assert not reader.path.exists()
+        assert reader.properties.frame_count == 24
+        assert (reader[0] == first).all() and len(list(reader.iter_frames(0))) == 24
