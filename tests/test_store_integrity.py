@@ -127,6 +127,44 @@ def test_rolled_back_transaction_removes_its_files(db, good_video):
 
 
 @pytest.mark.all_backends
+def test_failing_make_leaves_no_file(db, good_video):
+    """populate() rolls back a make() that raises after writing its file: the file goes with the row."""
+    schema = dj.Schema(database.schema_name("rollback_probe"), connection=Video.connection)
+    try:
+
+        @schema
+        class Source(dj.Lookup):
+            """One number per row (a key for the computed table below)."""
+
+            definition = "n : int32"
+            contents = ((1,), (2,))
+
+        @schema
+        class Written(dj.Computed):
+            """A file written in make(); key 2 fails after writing it."""
+
+            definition = """
+            -> Source
+            ---
+            data   : <object@derived>
+            sha256 : char(64)
+            """
+
+            def make(self, key):
+                insert_with_file(self, dict(key), "data", good_video)
+                if key["n"] == 2:
+                    raise RuntimeError("make failed after writing its file")
+
+        result = Written.populate(suppress_errors=True)
+        assert len(result["error_list"]) == 1 and len(Written()) == 1
+        location = Path(dj.config.stores["derived"]["location"])
+        files = [p for p in location.rglob("*") if p.is_file() and schema.database in str(p)]
+        assert len(files) == 1 and "n=1" in str(files[0]), files
+    finally:
+        schema.drop(prompt=False)
+
+
+@pytest.mark.all_backends
 def test_interrupt_inside_insert_removes_the_file(db, good_video):
     """KeyboardInterrupt (a BaseException, not an Exception) while the row is staged: nothing is left."""
     from pose_pipeline.schema import files
