@@ -89,26 +89,6 @@ def staged_insert(table):
         _written_in_transaction(connection).append(staged)
 
 
-def insert_with_file(table, row: dict, field: str, path: Path, sha256_field: str | None = "sha256") -> str:
-    """Insert ``row`` into ``table`` with the file at ``path`` streamed into its ``<object@...>`` ``field``, and
-    return the file's sha256, computed while copying (and stored in ``sha256_field`` unless that is None).
-
-    On any failure (interrupts and SIGTERM included, see `staged_insert`) nothing is inserted and the partial
-    object is removed from the store.
-    """
-    path = Path(path)
-    digest = hashlib.sha256()
-    with staged_insert(table) as staged:
-        staged.rec.update(row)
-        with open(path, "rb") as source, staged.open(field, path.suffix) as target:
-            while chunk := source.read(COPY_CHUNK):
-                digest.update(chunk)
-                target.write(chunk)
-        if sha256_field is not None:
-            staged.rec[sha256_field] = digest.hexdigest()
-    return digest.hexdigest()
-
-
 def _written_in_transaction(connection) -> list[StagedInsert]:
     written = connection.__dict__.get("_pose_pipeline_written")
     if written is None:
@@ -148,6 +128,26 @@ def install_rollback_cleanup() -> None:
     connection_class.cancel_transaction = cancel_transaction
     connection_class.commit_transaction = commit_transaction
     connection_class._pose_pipeline_rollback_cleanup = True
+
+
+def insert_with_file(table, row: dict, field: str, path: Path, sha256_field: str | None = "sha256") -> str:
+    """Insert ``row`` into ``table`` with the file at ``path`` streamed into its ``<object@...>`` ``field``, and
+    return the file's sha256, computed while copying (and stored in ``sha256_field`` unless that is None).
+
+    On any failure (interrupts and SIGTERM included, see `staged_insert`) nothing is inserted and the partial
+    object is removed from the store.
+    """
+    path = Path(path)
+    digest = hashlib.sha256()
+    with staged_insert(table) as staged:
+        staged.rec.update(row)
+        with open(path, "rb") as source, staged.open(field, path.suffix) as target:
+            while chunk := source.read(COPY_CHUNK):
+                digest.update(chunk)
+                target.write(chunk)
+        if sha256_field is not None:
+            staged.rec[sha256_field] = digest.hexdigest()
+    return digest.hexdigest()
 
 
 def fetch_verified(ref, sha256: str, what: str) -> Path:
