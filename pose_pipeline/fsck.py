@@ -17,13 +17,14 @@ gone for good: import it again).
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import datajoint as dj
 from datajoint.gc import GarbageCollector
-from datajoint.hash_registry import delete_path
+from datajoint.hash_registry import delete_path, get_hash
 
 from . import schema
 
@@ -161,7 +162,11 @@ def _tables_with_files(schemas) -> list[type[dj.Table]]:
                 candidates = [value] + [
                     p for p in vars(value).values() if isinstance(p, type) and issubclass(p, dj.Part)
                 ]
-                tables += [t for t in candidates if t.database is not None and t().heading.schema_objects]
+                tables += [
+                    t
+                    for t in candidates
+                    if t.database is not None and (t().heading.schema_objects or t().heading.hash_objects)
+                ]
     return tables
 
 
@@ -173,8 +178,36 @@ def _sha256(ref) -> str:
     return digest.hexdigest()
 
 
+def _bad_hashed(report: FsckReport, table, verify: bool) -> None:
+    """``<blob@>`` / ``<attach@>`` columns: content-addressed files, checked against the hash in their metadata."""
+    config = table.connection._config
+    for attribute in table().heading.hash_objects:
+        for row in table().proj(attribute).cursor(as_dict=True):  # the stored metadata, not the decoded value
+            meta = row[attribute]
+            if meta is None:
+                continue
+            meta = json.loads(meta) if isinstance(meta, str | bytes) else meta
+            key = {k: row[k] for k in table.primary_key}
+            report.files_checked += 1
+            try:
+                if verify:
+                    get_hash(meta, config=config)  # DataJoint re-hashes the content and compares
+                elif not dj.hash_registry.get_store_backend(meta.get("store"), config=config).exists(meta["path"]):
+                    raise dj.errors.MissingExternalFile(meta["path"])
+            except dj.errors.MissingExternalFile:
+                report.bad_rows.append(BadRow(table, key, attribute, meta["path"], "missing", "not in its store"))
+            except FileNotFoundError:
+                report.bad_rows.append(BadRow(table, key, attribute, meta["path"], "missing", "not in its store"))
+            except dj.errors.DataJointError as error:
+                if "mismatch" not in str(error):
+                    raise
+                detail = "content does not match the hash recorded when it was stored"
+                report.bad_rows.append(BadRow(table, key, attribute, meta["path"], "damaged", detail))
+
+
 def _bad_rows(report: FsckReport, schemas, verify: bool) -> None:
     for table in _tables_with_files(schemas):
+        _bad_hashed(report, table, verify)
         heading = table().heading
         has_sha = "sha256" in heading.names
         attributes = list(heading.schema_objects)

@@ -7,6 +7,7 @@ whose files are missing or damaged.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ import time
 from pathlib import Path
 
 import datajoint as dj
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -236,6 +238,42 @@ def test_fsck_lists_and_removes_orphans_missing_and_damaged(db, good_video, tmp_
     clean = runner.invoke(main, ["fsck", "--grace", "0"])
     assert clean.exit_code == 0, clean.output
     assert fetch_video(keys["a.mp4"]).read_bytes() == good_video.read_bytes()
+
+
+@pytest.mark.all_backends
+def test_fsck_checks_content_addressed_files(db):
+    """``<blob@store>`` files (content-addressed: the labelled images of a DLC project): a missing one and a damaged
+    one are listed, an intact one is not; deleting a damaged part row deletes its master row."""
+    from pose_pipeline.schema.dlc_data import DLCProject
+
+    project = {"dlc_project": "probe"}
+    DLCProject.insert1({**project, "bodyparts": ["a"], "skeleton": [], "sigmas": [0.1], "scorer": "test",
+                        "source": "test", "num_frames": 3, "labels_outside": 0})  # fmt: skip
+    DLCProject.Frame.insert(
+        [
+            {
+                **project,
+                "frame_index": n,
+                "image_name": f"img{n}.png",
+                "image": np.full(1000, n, np.uint8),
+                "keypoints": np.zeros((1, 2)),
+            }
+            for n in (1, 2, 3)
+        ]
+    )
+    location = Path(dj.config.stores["derived"]["location"])
+
+    def file_of(n: int) -> Path:
+        query = (DLCProject.Frame & {**project, "frame_index": n}).proj("image")
+        meta = query.cursor(as_dict=True).fetchone()["image"]
+        return location / (json.loads(meta) if isinstance(meta, str) else meta)["path"]
+
+    file_of(2).unlink()
+    flip_byte(file_of(3), offset=40)
+    report = fsck.check(grace=0)
+    found = sorted((row.key["frame_index"], row.problem) for row in report.bad_rows)
+    assert found == [(2, "missing"), (3, "damaged")]
+    assert fsck.delete_damaged(report) == 1 and not DLCProject & project  # both rows' master, deleted once
 
 
 def test_fsck_reports_an_unreadable_store_as_an_error(db, good_video, monkeypatch):
