@@ -6,7 +6,8 @@
   file and inserting its row, rows deleted since: DataJoint deletes rows, not their files). Files younger than
   ``grace`` seconds are left out, because a running job's file has no row yet;
 - missing: rows whose file is not in its store;
-- damaged: rows whose file no longer matches the sha256 recorded when it was stored (streamed, one file at a time).
+- damaged: rows whose file no longer matches the sha256 recorded when it was stored (streamed, one file at a time),
+  or, for content-addressed ``<blob@store>`` / ``<attach@store>`` files, the hash in their metadata.
 
 `remove_orphans` deletes the orphans (DataJoint's own garbage collector lists them; only this pipeline's schemas
 are scanned, so other schemas sharing a store are never touched); `delete_damaged` deletes the rows with missing or
