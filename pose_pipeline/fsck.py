@@ -6,6 +6,8 @@
   file and inserting its row, rows deleted since: DataJoint deletes rows, not their files). Files younger than
   ``grace`` seconds are left out, because a running job's file has no row yet;
 - missing: rows whose file is not in its store;
+- stale scratch folders: private working copies in this machine's cache (an import's copy of a raw video, a blur
+  or overlay being written) left by a process killed with SIGKILL, older than ``grace``;
 - damaged: rows whose file no longer matches the sha256 recorded when it was stored (streamed, one file at a time),
   or, for content-addressed ``<blob@store>`` / ``<attach@store>`` files, the hash in their metadata.
 
@@ -20,14 +22,17 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import datajoint as dj
 from datajoint.gc import GarbageCollector
 from datajoint.hash_registry import delete_path, get_hash
 
-from . import schema
+from . import database, schema
 
 logger = logging.getLogger(__name__)
 
@@ -72,15 +77,19 @@ class FsckReport:
 
     orphans: list[Orphan] = field(default_factory=list)
     bad_rows: list[BadRow] = field(default_factory=list)
+    stale_scratch: list[Path] = field(default_factory=list)
     young: int = 0
     files_checked: int = 0
 
     @property
     def clean(self) -> bool:
-        return not self.orphans and not self.bad_rows
+        return not self.orphans and not self.bad_rows and not self.stale_scratch
 
     def summary(self) -> str:
         lines = [f"orphan file in store {o.store!r}: {o.path} ({o.size} bytes)" for o in self.orphans]
+        lines += [
+            f"stale scratch folder in the cache (a killed process's working copy): {p}" for p in self.stale_scratch
+        ]
         lines += [str(row) for row in self.bad_rows]
         missing = sum(row.problem == "missing" for row in self.bad_rows)
         lines.append(
@@ -153,6 +162,22 @@ def _orphans(report: FsckReport, grace: float, schemas) -> None:
             except OSError:
                 size = 0
             report.orphans.append(Orphan(store, path, int(size or 0), age, hashed))
+
+
+# the prefixes of the private working folders made in the cache (tempfile's default "tmp" for blurs and overlays)
+SCRATCH_PREFIXES = ("import-", "tmp")
+
+
+def _stale_scratch(report: FsckReport, grace: float) -> None:
+    """Working folders that the ``with TemporaryDirectory`` of a killed process could not remove. Younger than
+    ``grace``, a folder may belong to a running import or job on this machine and is left alone."""
+    now = time.time()
+    for path in sorted(database.cache_dir().iterdir()):
+        if path.is_dir() and not path.is_symlink() and path.name.startswith(SCRATCH_PREFIXES):
+            if now - path.stat().st_mtime >= grace:
+                report.stale_scratch.append(path)
+            else:
+                report.young += 1
 
 
 def _tables_with_files(schemas) -> list[type[dj.Table]]:
@@ -237,6 +262,7 @@ def check(grace: float = DEFAULT_GRACE, verify: bool = True) -> FsckReport:
     schemas = _schemas()
     report = FsckReport()
     _orphans(report, grace, schemas)
+    _stale_scratch(report, grace)
     _bad_rows(report, schemas, verify)
     return report
 
@@ -251,6 +277,13 @@ def remove_orphans(report: FsckReport) -> int:
         else:
             removed += GarbageCollector(*schemas, store=orphan.store).delete_schema_path(orphan.path)
     return removed
+
+
+def remove_stale_scratch(report: FsckReport) -> int:
+    """Delete the stale scratch folders of ``report``; returns how many were removed."""
+    for folder in report.stale_scratch:
+        shutil.rmtree(folder, ignore_errors=True)
+    return sum(not folder.exists() for folder in report.stale_scratch)
 
 
 def delete_damaged(report: FsckReport) -> int:

@@ -351,3 +351,38 @@ def test_open_reader_survives_a_cleared_cache(db, good_video):
         assert not reader.path.exists()
         assert reader.properties.frame_count == 24
         assert (reader[0] == first).all() and len(list(reader.iter_frames(0))) == 24
+
+
+def test_fsck_lists_and_removes_a_killed_imports_scratch_copy(db, good_video):
+    """A SIGKILLed import leaves its private copy of the raw video in the cache (no `with` block can remove it):
+    fsck lists the folder once it is older than the grace period and --remove deletes it; a young one (a running
+    import on this machine) is left alone."""
+    cache = database.cache_dir()
+    script = (
+        "import os, shutil, signal, sys\n"
+        "from pose_pipeline import schema\n"
+        "from pose_pipeline.schema import video\n"
+        "schema.activate()\n"
+        "def copy_then_die(*args, **kwargs):\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "video.recompress_h264 = video.probe_video = copy_then_die\n"
+        f"video.insert_local_video({str(good_video)!r}, 'clinic', filename='killed.mp4')\n"
+    )
+    before = {p for p in cache.iterdir() if p.name.startswith(fsck.SCRATCH_PREFIXES)}
+    killed = subprocess.run([sys.executable, "-c", script], check=False, env=os.environ, capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    (left,) = {p for p in cache.iterdir() if p.name.startswith(fsck.SCRATCH_PREFIXES)} - before
+    assert any(f.stat().st_size == good_video.stat().st_size for f in left.iterdir())  # the raw video's copy
+
+    runner = CliRunner()
+    young = runner.invoke(main, ["fsck", "--no-verify"])
+    assert str(left) not in young.output and left.exists()
+    old = time.time() - 7 * 3600
+    os.utime(left, (old, old))
+    listed = runner.invoke(main, ["fsck", "--no-verify"])
+    assert listed.exit_code == 1 and f"stale scratch folder in the cache (a killed process's working copy): {left}" in (
+        listed.output
+    )
+    removed = runner.invoke(main, ["fsck", "--no-verify", "--remove", "--yes"])
+    assert "removed 1 stale scratch folder(s)" in removed.output, removed.output
+    assert not left.exists() and not Video & {"filename": "killed.mp4"}
