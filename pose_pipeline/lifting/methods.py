@@ -1,0 +1,55 @@
+"""The registered lifting methods: VideoPose3D exports and the project's own synthetic lifter."""
+
+from __future__ import annotations
+
+from pose_pipeline.stages import LIFTING
+
+from .joints import STANDARD
+from .onnx_lifter import OnnxWindowLifter, model_file
+
+COMMON_PARAMS = {
+    "flip": True,
+    "conversion": STANDARD,
+    "max_gap": 10,
+    "batch": 256,
+    "device": "auto",
+    "threads": 0,
+}
+SYNTHETIC_WEIGHTS = "synthetic_lifter_h36m17"
+
+
+@LIFTING.register(
+    "videopose3d_onnx",
+    version="1.0",
+    params={
+        "weights": "videopose3d_h36m_cpn_243",
+        "model_path": None,
+        "sha256": None,
+        "window": 243,
+        "normalisation": "screen",
+        "output_scale": 1.0,
+        **COMMON_PARAMS,
+    },
+    description="VideoPose3D temporal model (243-frame window) exported to ONNX, on onnxruntime: COCO -> H36M-17 "
+    "conversion, gaps filled, screen normalisation, edge padding, flip augmentation; root-relative metres.",
+    device="any",
+)
+def videopose3d_onnx(weights=None, model_path=None, sha256=None, **params) -> OnnxWindowLifter:
+    """Build an `OnnxWindowLifter` from a manifest entry (``weights``) or an ONNX file (``model_path``, checked
+    against ``sha256`` when given)."""
+    path, _ = model_file(weights, model_path, sha256)
+    return OnnxWindowLifter(path, **params)
+
+
+@LIFTING.register(
+    "synthetic_lifter",
+    version="1.0",
+    params=dict(COMMON_PARAMS),
+    description="The project's small windowed lifter trained on its synthetic walkers "
+    "(scripts/train_synthetic_lifter.py): pose normalisation, H36M-17, root-relative metres; demo and tests.",
+)
+def synthetic_lifter(**params) -> OnnxWindowLifter:
+    """The shipped synthetic lifter (3rdparty/synthetic_lifter); its window and normalisation come from the
+    manifest entry."""
+    path, extra = model_file(SYNTHETIC_WEIGHTS, None, None)
+    return OnnxWindowLifter(path, window=extra["window"], normalisation=extra["normalisation"], **params)
