@@ -9,6 +9,7 @@ from pathlib import Path
 DEMO_PROJECT = "demo"
 DEMO_TRACKING = {"tracking_method": "bytetrack", "detector": "motion"}
 DEMO_2D_METHOD = "synthetic_pose"  # the project's own model: no pretrained weights can be downloaded here
+DEMO_LIFTER = "synthetic_lifter"  # the project's own lifter, trained on synthetic walkers
 
 
 def run_demo(workdir: Path | None = None, echo=print) -> dict:
@@ -57,6 +58,11 @@ def run_demo(workdir: Path | None = None, echo=print) -> dict:
     request_keypoints_and_overlays(tracking_key, truth)
     run_workers(echo)
     show_results(tracking_key, echo)
+
+    echo("\n== 7. workers: 3D lifting (the project's own lifter), accuracy against the scene's 3D joints")
+    request_lifting(tracking_key, truth)
+    run_workers(echo)
+    show_lifting(tracking_key, echo)
 
     echo(
         "\n== query the results yourself\n"
@@ -150,3 +156,30 @@ def show_results(tracking_key: dict, echo) -> None:
     echo(f"  tracklets : {TrackingBboxVideo.fetch_path(blurred)}")
     person = {**blurred, "subject_id": 0, "top_down_method": DEMO_2D_METHOD}
     echo(f"  keypoints : {TopDownPersonVideo.fetch_path(person)}")
+
+
+def request_lifting(tracking_key: dict, truth) -> None:
+    """Lift subject 0's 2D keypoints with the project's lifter and store the synthetic person's 3D joints."""
+    from .schema.keypoints import TopDownPerson
+    from .schema.lifting import LiftingGroundTruth, LiftingMethod, insert_lifting_ground_truth, synthetic_ground_truth
+
+    subject = {**tracking_key, "subject_id": 0}
+    results = (TopDownPerson & subject & {"top_down_method": DEMO_2D_METHOD}).keys()
+    for two_d in results:
+        LiftingMethod.insert1({**two_d, "lifting_method": DEMO_LIFTER}, skip_duplicates=True)
+    if not LiftingGroundTruth & subject:
+        insert_lifting_ground_truth(subject, synthetic_ground_truth(truth, 0), "COCO-17", "synthetic")
+
+
+def show_lifting(tracking_key: dict, echo) -> None:
+    from .schema.lifting import LiftingAccuracy, LiftingPerson
+
+    lifted = (LiftingPerson & tracking_key).to_dicts()
+    for row in lifted:
+        echo(f"LiftingPerson ({row['lifting_method']}): {row['keypoints_3d'].shape} {row['joint_set']}, units "
+             f"{row['units']}, {row['coordinate_frame']}, from {row['input_joint_set']} by {row['conversion']}, "
+             f"{row['num_missing']} frames missing")  # fmt: skip
+    accuracy = (LiftingAccuracy & tracking_key).to_pandas().reset_index()
+    echo("3D accuracy of subject 0 against the synthetic ground truth (mm, after root alignment):")
+    columns = ["lifting_method", "mpjpe", "pa_mpjpe", "n_mpjpe", "mpjve", "accel_error", "bone_cv", "num_frames"]
+    echo(accuracy[columns].to_string(index=False))
