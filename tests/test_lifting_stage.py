@@ -125,3 +125,32 @@ def test_a_fresh_worker_lifts_and_this_process_reads(db, subject):
     assert np.isfinite((LiftingAccuracy & two_d).fetch1("pa_mpjpe"))
     for table in (LiftingPerson, LiftingAccuracy):
         assert not len(table.jobs.errors), table.jobs.errors.to_dicts()
+
+
+def test_overlay_draws_the_3d_panel_on_the_blurred_video(subject):
+    from pose_pipeline.lifting.panel import panel_box
+    from pose_pipeline.schema.lifting import LiftingPersonVideo
+    from pose_pipeline.schema.overlays import BlurMethod, BlurredVideo
+    from pose_pipeline.video import VideoReader
+
+    two_d, _ = subject
+    LiftingMethod.insert1({**two_d, "lifting_method": "synthetic_lifter"})
+    LiftingPerson.populate(two_d)
+    tracking = {k: two_d[k] for k in TrackingBbox.primary_key}
+    BlurMethod.insert1({**tracking, "face_method": "synthetic_pose"})
+    BlurredVideo.populate(tracking)
+    LiftingPersonVideo.populate(two_d)
+    [key] = (LiftingPersonVideo & two_d).keys()
+    status = (LiftingPerson & two_d).fetch1("frame_status")
+    with (
+        VideoReader(LiftingPersonVideo.fetch_path(key)) as overlay,
+        VideoReader(BlurredVideo.fetch_path(key)) as blurred,
+    ):
+        pairs = list(zip(overlay, blurred))
+    assert len(pairs) == N_FRAMES
+    x0, y0, size = panel_box(pairs[0][0].shape)
+    for index, (drawn, source) in enumerate(pairs):
+        panel, behind = drawn[y0 : y0 + size, x0 : x0 + size].astype(int), source[y0 : y0 + size, x0 : x0 + size]
+        assert panel.mean() < behind.mean()  # the panel darkens what is behind it
+        skeleton = (np.abs(panel - panel.mean(axis=2, keepdims=True)).sum(axis=2) > 60).sum()  # coloured bones
+        assert (skeleton > 50) == (status[index] != 2), (index, skeleton)

@@ -134,3 +134,16 @@ def test_registered_method_refuses_corrupt_weights(tmp_path, monkeypatch):
                       MethodCall(LIFTING, "videopose3d_onnx", {"weights": "lifter", "window": 5}), n_frames=12)  # fmt: skip
     [provenance] = run.provenance
     assert provenance.model_files[0]["sha256"] == file_sha256(model) and provenance.params["window"] == 5
+
+
+def test_lifting_in_chunks_gives_the_same_result(tmp_path, monkeypatch):
+    from pose_pipeline.lifting import onnx_lifter
+
+    lifter = OnnxWindowLifter(probe_lifter(tmp_path / "probe.onnx", window=5), window=5, flip=True, max_gap=1)
+    keypoints = coco_track(n=40)
+    keypoints[20:23, 11] = np.nan  # the left hip: two stretches, 0-19 and 23-39
+    whole = lifter(keypoints, "COCO-17", (WIDTH, HEIGHT)).keypoints
+    monkeypatch.setattr(onnx_lifter, "CHUNK", 3)  # chunk edges inside both stretches and at their ends
+    chunked = lifter(keypoints, "COCO-17", (WIDTH, HEIGHT)).keypoints
+    np.testing.assert_allclose(chunked, whole, atol=1e-6)
+    assert np.isnan(whole[20:23]).all() and np.isfinite(whole[:20]).all() and np.isfinite(whole[23:]).all()

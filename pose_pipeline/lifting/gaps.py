@@ -49,7 +49,9 @@ def fill_gaps(keypoints: np.ndarray, max_gap: int) -> FilledKeypoints:
     """Fill per-joint gaps of at most ``max_gap`` frames between known frames (module docstring)."""
     if max_gap < 0:
         raise ValueError(f"max_gap must be >= 0 frames, got {max_gap}")
-    out = np.array(keypoints, dtype=float, copy=True)
+    out = np.array(keypoints, copy=True)
+    if out.dtype not in (np.float32, np.float64):
+        out = out.astype(float)
     if out.ndim != 3 or out.shape[2] < 2:
         raise ValueError(f"2D keypoints must be (frames, joints, >= 2), got {out.shape}")
     n = len(out)

@@ -62,8 +62,14 @@ def _mean(coco: np.ndarray, *names: str) -> np.ndarray:
     return np.mean(coco[:, [_C[n] for n in names]], axis=1)
 
 
+def _float(keypoints) -> np.ndarray:
+    """Float32 input stays float32 (long clips), anything else becomes float64."""
+    keypoints = np.asarray(keypoints)
+    return keypoints if keypoints.dtype in (np.float32, np.float64) else keypoints.astype(float)
+
+
 def _copy_joints(coco: np.ndarray) -> np.ndarray:
-    out = np.full((coco.shape[0], len(H36M17), coco.shape[2]), np.nan, dtype=float)
+    out = np.full((coco.shape[0], len(H36M17), coco.shape[2]), np.nan, dtype=coco.dtype)
     for h36m, name in _COPIED.items():
         out[:, _H[h36m]] = coco[:, _C[name]]
     return out
@@ -71,7 +77,7 @@ def _copy_joints(coco: np.ndarray) -> np.ndarray:
 
 def coco_to_h36m_standard(coco: np.ndarray) -> np.ndarray:
     """COCO-17 (frames, 17, C) -> H36M-17 (frames, 17, C) by the standard mapping (module docstring)."""
-    coco = np.asarray(coco, dtype=float)
+    coco = _float(coco)
     out = _copy_joints(coco)
     out[:, _H["root"]] = _mean(coco, "left_hip", "right_hip")
     out[:, _H["thorax"]] = _mean(coco, "left_shoulder", "right_shoulder")
@@ -83,7 +89,7 @@ def coco_to_h36m_standard(coco: np.ndarray) -> np.ndarray:
 
 def coco_to_h36m_gastnet(coco: np.ndarray) -> np.ndarray:
     """COCO-17 2D keypoints (frames, 17, 2 or 3) -> H36M-17 by GAST-Net's heuristic (module docstring)."""
-    coco = np.asarray(coco, dtype=float)
+    coco = _float(coco)
     if coco.shape[2] not in (2, 3):
         raise ValueError(f"GAST-Net's mapping is for 2D keypoints (x, y[, confidence]); got {coco.shape[2]} channels")
     out = _copy_joints(coco)
@@ -128,7 +134,7 @@ def to_h36m(keypoints: np.ndarray, joint_set: str, conversion: str = STANDARD) -
     """
     if conversion not in CONVERSIONS:
         raise ValueError(f"unknown joint conversion {conversion!r}; known: {', '.join(CONVERSIONS)}")
-    keypoints = np.asarray(keypoints, dtype=float)
+    keypoints = _float(keypoints)
     expected = len(get_joint_set(joint_set)) if joint_set in (H36M17.name, *COCO_SUBSET_SETS) else None
     if expected is None:
         raise JointSetMismatchError(

@@ -40,6 +40,7 @@ from .joints import STANDARD, conversion_name, to_h36m
 
 NORMALISATIONS = ("screen", "pose")
 UNITS = "m"
+CHUNK = 4096  # frames lifted at a time
 FRAME = "camera axes, root-relative"
 # H36M-17 left/right pairs for the flip augmentation
 _LEFT = [H36M17.index(n) for n in ("left_hip", "left_knee", "left_foot", "left_shoulder", "left_elbow", "left_wrist")]
@@ -74,10 +75,18 @@ def normalise(keypoints: np.ndarray, mode: str, image_size) -> np.ndarray:
 
 
 def flip_pose(points: np.ndarray) -> np.ndarray:
-    """Mirror H36M-17 points (..., 17, C): x negated, left and right joints swapped."""
-    out = points[..., _SWAP, :].copy()
+    """Mirror H36M-17 points (..., 17, C): x negated, left and right joints swapped (a new array)."""
+    out = points[..., _SWAP, :]  # fancy indexing copies
     out[..., 0] *= -1
     return out
+
+
+def _windows(padded: np.ndarray, window: int) -> np.ndarray:
+    """A read-only (frames, window, joints, C) view of every window of ``padded`` (frames + window - 1, joints, C)."""
+    n = len(padded) - window + 1
+    return np.lib.stride_tricks.as_strided(
+        padded, shape=(n, window, *padded.shape[1:]), strides=(padded.strides[0], *padded.strides), writeable=False
+    )
 
 
 class OnnxWindowLifter:
@@ -136,32 +145,50 @@ class OnnxWindowLifter:
     def lift_segment(self, normalised: np.ndarray) -> np.ndarray:
         """Model output (frames, 17, 3) for one stretch of usable normalised frames (steps 4 and 5)."""
         pad = self.window // 2
-        padded = np.pad(normalised.astype(np.float32), ((pad, pad), (0, 0), (0, 0)), mode="edge")
-        windows = np.lib.stride_tricks.sliding_window_view(padded, self.window, axis=0)  # (T, 17, 2, W): a view
-        out = np.empty((len(normalised), 17, 3), np.float32)
-        for start in range(0, len(normalised), self.batch):
-            chunk = np.ascontiguousarray(windows[start : start + self.batch].transpose(0, 3, 1, 2))
-            result = self._run(chunk)
+        return self._lift_padded(np.pad(normalised.astype(np.float32), ((pad, pad), (0, 0), (0, 0)), mode="edge"))
+
+    def _lift_padded(self, padded: np.ndarray) -> np.ndarray:
+        """Model output for the centre of every window of ``padded`` (frames + window - 1, 17, 2)."""
+        # (frames, window, 17, 2) views: each batch is then copied window by window, contiguously
+        views = [_windows(padded, self.window)]
+        if self.flip:  # mirroring the stretch once mirrors every window of it
+            views.append(_windows(flip_pose(padded), self.window))
+        n = len(views[0])
+        out = np.empty((n, 17, 3), np.float32)
+        for start in range(0, n, self.batch):
+            end = min(start + self.batch, n)
+            result = self._run(np.ascontiguousarray(views[0][start:end]))
             if self.flip:
-                result = (result + flip_pose(self._run(flip_pose(chunk)))) / 2
-            out[start : start + len(chunk)] = result
+                result = (result + flip_pose(self._run(np.ascontiguousarray(views[1][start:end])))) / 2
+            out[start:end] = result
         return out
 
     def __call__(self, keypoints: np.ndarray, joint_set: str, image_size) -> LiftedPose:
         """3D joints of one subject from its 2D keypoints (frames, joints, 3) of ``joint_set`` in a video of
-        ``image_size`` (width, height) pixels."""
+        ``image_size`` (width, height) pixels.
+
+        Stretches are lifted ``CHUNK`` frames at a time (with their window's context), so the memory a call needs
+        beyond its input and output arrays does not grow with the clip.
+        """
         h36m, conversion = to_h36m(keypoints, joint_set, self.conversion)  # refuses an unliftable joint set
         filled = fill_gaps(h36m, self.max_gap)
+        del h36m
         if not filled.usable.any():
             raise NoUsableFramesError(
-                f"no usable frames: all {len(h36m)} frames of the 2D input ({joint_set}) miss a joint for longer "
-                f"than max_gap={self.max_gap} frames"
+                f"no usable frames: all {len(filled.status)} frames of the 2D input ({joint_set}) miss a joint for "
+                f"longer than max_gap={self.max_gap} frames"
             )
-        out = np.full((len(h36m), 17, 3), np.nan)
-        for start, end in filled.segments():
-            normalised = normalise(filled.keypoints[start:end], self.normalisation, image_size)
-            lifted = self.lift_segment(normalised).astype(float)
-            out[start:end] = (lifted - lifted[:, :1]) * self.output_scale
+        out = np.full((len(filled.status), 17, 3), np.nan, np.float32)
+        pad = self.window // 2
+        for first, last in filled.segments():
+            for start in range(first, last, CHUNK):
+                end = min(start + CHUNK, last)
+                lo, hi = max(first, start - pad), min(last, end + pad)  # the context the windows need
+                part = normalise(filled.keypoints[lo:hi], self.normalisation, image_size).astype(np.float32)
+                # edge padding only where the context runs out: at the ends of the stretch
+                part = np.pad(part, ((pad - (start - lo), pad - (hi - end)), (0, 0), (0, 0)), mode="edge")
+                lifted = self._lift_padded(part)
+                out[start:end] = (lifted - lifted[:, :1]) * np.float32(self.output_scale)
         return LiftedPose(out, H36M17.name, root_joint="root", input_joint_set=joint_set,
                           conversion=conversion_name(joint_set, conversion), frame_status=filled.status)  # fmt: skip
 

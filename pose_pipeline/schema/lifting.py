@@ -2,6 +2,7 @@
 
 TopDownPerson ─► LiftingMethod (which lifter, which parameters) ─► LiftingPerson (frames × 17 × [x, y, z])
 LiftingPerson × LiftingGroundTruth ─► LiftingAccuracy (MPJPE, PA-MPJPE, N-MPJPE, MPJVE, acceleration, bone CV)
+LiftingPerson × BlurredVideo ─► LiftingPersonVideo (the 2D skeleton on the blurred video, a 3D panel in its corner)
 
 Every LiftingPerson row says what its numbers are: the joint set (H36M-17, stored in the joint-set table), the
 units (metres), the coordinate frame (the camera's axes, x right, y down, z forward, relative to the root joint),
@@ -22,8 +23,10 @@ from ..registry import MethodCall
 from ..skeletons import H36M17, get_joint_set
 from ..stages import LIFTING
 from . import LOOKUP_DEFINITION, nan_to_null
+from . import codecs as _codecs  # noqa: F401 - registers <array>
 from .joint_sets import JointSet, store_joint_set  # noqa: F401 - JointSet is named in definitions
 from .keypoints import TopDownPerson
+from .overlays import BlurredVideo, _fetch_video_field, _write_overlay  # noqa: F401 - BlurredVideo is named in a definition
 from .requests import MethodRequest
 from .runs import PROVENANCE_DEFINITION, run_stage
 from .tracking import PersonBboxValid, TrackingBbox
@@ -68,7 +71,7 @@ class LiftingPerson(dj.Computed):
         """
     -> LiftingMethod
     ---
-    keypoints_3d             : <blob>     # (frames, joints, 3) float32
+    keypoints_3d             : <array@derived>  # (frames, joints, 3) float32, in the derived store, uncompressed
     -> JointSet
     units                    : varchar(8)     # m
     coordinate_frame         : varchar(64)    # camera axes (x right, y down, z forward), root-relative
@@ -93,7 +96,7 @@ class LiftingPerson(dj.Computed):
         self.insert1(
             {
                 **key,
-                "keypoints_3d": result.keypoints.astype(np.float32),
+                "keypoints_3d": np.asarray(result.keypoints, np.float32),
                 "joint_set": result.joint_set,
                 "units": result.units,
                 "coordinate_frame": result.frame,
@@ -118,7 +121,8 @@ def _refuse_unliftable(key: dict, keypoints: np.ndarray, joint_set: str, params:
         h36m, _ = to_h36m(keypoints, joint_set, params.get("conversion", STANDARD))
     except JointSetMismatchError as error:
         raise JointSetMismatchError(f"{_describe(key)}: {error}") from None
-    if not fill_gaps(h36m, int(params.get("max_gap", 0))).usable.any():
+    complete = np.isfinite(h36m[..., :2]).all(axis=(1, 2)).any()  # one complete frame settles it at once
+    if not complete and not fill_gaps(h36m, int(params.get("max_gap", 0))).usable.any():
         raise NoUsableFramesError(
             f"{_describe(key)}: no usable 2D frames to lift (all {len(keypoints)} frames miss a joint for longer than "
             f"max_gap={params.get('max_gap', 0)}; the 2D result may be all NaN)"
@@ -194,6 +198,41 @@ class LiftingAccuracy(dj.Computed):
             [{**key, "joint_index": j, "joint_name": name,
               **nan_to_null({m: float(per_joint[m][j]) for m in METRICS})} for j, name in enumerate(joints.joints)]
         )  # fmt: skip
+
+
+@schema
+class LiftingPersonVideo(dj.Computed):
+    """An overlay video of one subject's lifted 3D joints: its 2D skeleton on the face-blurred video and a 3D
+    skeleton panel with fixed axes in the frame's top-right corner (`pose_pipeline.lifting.panel`)."""
+
+    definition = """
+    -> LiftingPerson
+    -> BlurredVideo
+    ---
+    overlay                  : <object@derived>   # H.264 MP4
+    sha256                   : char(64)   # of the stored file, verified whenever it is fetched
+    """
+
+    def make(self, key):
+        from ..lifting.panel import draw_3d_panel
+        from ..visualize_pose import draw_skeleton
+
+        points, joint_set = (LiftingPerson & key).fetch1("keypoints_3d", "joint_set")
+        keypoints, two_d_set = (TopDownPerson & key).fetch1("keypoints", "joint_set")
+        missing = np.full(points.shape[1:], np.nan)
+
+        def draw(frame, index):
+            if index < len(keypoints):
+                draw_skeleton(frame, keypoints[index], two_d_set)
+            draw_3d_panel(frame, points[index] if index < len(points) else missing, joint_set)
+            return frame
+
+        _write_overlay(self, key, draw, "lifting_overlay.mp4")
+
+    @staticmethod
+    def fetch_path(key):
+        """Local path of the overlay video (fetched once into the cache, checksum-verified)."""
+        return _fetch_video_field(LiftingPersonVideo, key, "overlay")
 
 
 def insert_lifting_ground_truth(key: dict, keypoints_3d: np.ndarray, joint_set: str, source: str) -> None:
