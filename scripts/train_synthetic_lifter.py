@@ -19,7 +19,7 @@ joint radius), a window of 27 frames; an MLP 918 -> 256 -> 256 -> 256 -> 51 with
 frame's 17 x 3 joints. Exported as plain ONNX (Reshape, Gemm, Relu) with a dynamic batch: input ``input``
 [N, 27, 17, 2], output ``output`` [N, 1, 17, 3], run by `pose_pipeline.lifting.OnnxWindowLifter`.
 
-Run from the repository root (about 2 minutes on one CPU core)::
+Run from the repository root (2-3 minutes on one CPU core; a rerun reproduces the file bit for bit)::
 
     python scripts/train_synthetic_lifter.py
 
