@@ -147,3 +147,14 @@ def test_lifting_in_chunks_gives_the_same_result(tmp_path, monkeypatch):
     chunked = lifter(keypoints, "COCO-17", (WIDTH, HEIGHT)).keypoints
     np.testing.assert_allclose(chunked, whole, atol=1e-6)
     assert np.isnan(whole[20:23]).all() and np.isfinite(whole[:20]).all() and np.isfinite(whole[23:]).all()
+
+
+def test_gastnet_method_uses_its_own_conversion_and_checks_its_window(tmp_path):
+    model = probe_lifter(tmp_path / "gast81.onnx", window=81)
+    lifter = LIFTING.build("gastnet_onnx", {"model_path": str(model), "window": 81, "flip": False})
+    lifted = lifter(coco_track(), "COCO-17", (WIDTH, HEIGHT))
+    assert lifted.conversion == GASTNET
+    normalised = normalise(coco_to_h36m_gastnet(coco_track()), "screen", (WIDTH, HEIGHT))
+    np.testing.assert_allclose(lifted.keypoints[..., :2], normalised - normalised[:, :1], atol=1e-5)
+    with pytest.raises(ValueError, match="takes windows of 81 frames, but the method declares window=27"):
+        LIFTING.build("gastnet_onnx", {"model_path": str(model)})

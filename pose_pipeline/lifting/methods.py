@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pose_pipeline.stages import LIFTING
 
-from .joints import STANDARD
+from .joints import GASTNET, STANDARD
 from .onnx_lifter import OnnxWindowLifter, model_file
 
 COMMON_PARAMS = {
@@ -37,6 +37,29 @@ SYNTHETIC_WEIGHTS = "synthetic_lifter_h36m17"
 def videopose3d_onnx(weights=None, model_path=None, sha256=None, **params) -> OnnxWindowLifter:
     """Build an `OnnxWindowLifter` from a manifest entry (``weights``) or an ONNX file (``model_path``, checked
     against ``sha256`` when given)."""
+    path, _ = model_file(weights, model_path, sha256)
+    return OnnxWindowLifter(path, **params)
+
+
+@LIFTING.register(
+    "gastnet_onnx",
+    version="1.0",
+    params={
+        "weights": "gastnet_h36m_27",
+        "model_path": None,
+        "sha256": None,
+        "window": 27,
+        "normalisation": "screen",
+        "output_scale": 1.0,
+        **COMMON_PARAMS,
+        "conversion": GASTNET,
+    },
+    description="GAST-Net (27- or 81-frame window) exported to ONNX, on onnxruntime: GAST-Net's own COCO -> H36M-17 "
+    "heuristic by default, screen normalisation, edge padding, flip augmentation; root-relative metres.",
+    device="any",
+)
+def gastnet_onnx(weights=None, model_path=None, sha256=None, **params) -> OnnxWindowLifter:
+    """Build an `OnnxWindowLifter` for a GAST-Net export; ``window`` must be the export's (27 or 81)."""
     path, _ = model_file(weights, model_path, sha256)
     return OnnxWindowLifter(path, **params)
 
