@@ -73,3 +73,12 @@ def expected_probe(normalised_segment: np.ndarray, window: int, scale: float = 1
         out[t, :, :2] = normalised_segment[t]
         out[t, :, 2] = normalised_segment[idx, :, 0].mean(axis=0)
     return out * scale
+
+
+def identity_clip_lifter(path, clip: int = 9) -> Path:
+    """A whole-clip model that returns its input: [N, clip, 17, 3] -> the same (x, y normalised, confidence as z)."""
+    from onnx import TensorProto, helper
+
+    inputs = [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", clip, 17, 3])]
+    outputs = [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", clip, 17, 3])]
+    return _save([helper.make_node("Identity", ["input"], ["output"])], inputs, outputs, {}, path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pose_pipeline.stages import LIFTING
 
 from .joints import GASTNET, STANDARD
+from .onnx_clip import OnnxClipLifter
 from .onnx_lifter import OnnxWindowLifter, model_file
 
 COMMON_PARAMS = {
@@ -62,6 +63,33 @@ def gastnet_onnx(weights=None, model_path=None, sha256=None, **params) -> OnnxWi
     """Build an `OnnxWindowLifter` for a GAST-Net export; ``window`` must be the export's (27 or 81)."""
     path, _ = model_file(weights, model_path, sha256)
     return OnnxWindowLifter(path, **params)
+
+
+@LIFTING.register(
+    "motionbert_onnx",
+    version="1.0",
+    params={
+        "weights": "motionbert_h36m_243",
+        "model_path": None,
+        "sha256": None,
+        "clip": 243,
+        "flip": True,
+        "conversion": STANDARD,
+        "max_gap": 10,
+        "metric_rule": "leg_length",
+        "leg_length": 0.85,
+        "batch": 4,
+        "device": "auto",
+        "threads": 0,
+    },
+    description="MotionBERT (243-frame clips) exported to ONNX, on onnxruntime: crop_scale normalisation, flip "
+    "augmentation; its normalised output made metric by the stored rule (median leg length = leg_length m).",
+    device="any",
+)
+def motionbert_onnx(weights=None, model_path=None, sha256=None, **params) -> OnnxClipLifter:
+    """Build an `OnnxClipLifter` from a manifest entry (``weights``) or an ONNX file (``model_path``)."""
+    path, _ = model_file(weights, model_path, sha256)
+    return OnnxClipLifter(path, **params)
 
 
 @LIFTING.register(
