@@ -1,6 +1,7 @@
 """Tables for the populate benchmark: a trivial make() and a CPU-bound one."""
 
 import os
+import time
 
 import datajoint as dj
 
@@ -42,14 +43,17 @@ class CpuBound(dj.Computed):
     ---
     value     : int64
     pid       : int32
+    started   : float64   # time.time() when make() began
+    finished  : float64   # time.time() when the work was done
     """
 
     def make(self, key):
+        started = time.time()
         n = (Job & key).fetch1("work")
         total = 0
         for i in range(n):
             total += i * i % 7
-        self.insert1(dict(key, value=total, pid=os.getpid()))
+        self.insert1(dict(key, value=total, pid=os.getpid(), started=started, finished=time.time()))
 
 
 ROOT_TABLES = (Job,)

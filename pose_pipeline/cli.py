@@ -59,12 +59,19 @@ def db_drop_stages(first, yes):
 
 @main.command()
 def weights():
-    """List the model weights the pipeline knows: present, missing, corrupt or unverified, and where to get them."""
+    """List the model weights (and shipped data) the pipeline knows: present, missing, corrupt or unverified."""
+    import pandas as pd
+
     from .weights import weights_status
 
     status = weights_status()
     _echo_frame(status[["name", "status", "used_by", "path"]].set_index("name"))
-    absent = status[status["status"].isin(["missing", "corrupt"])]
+    data = weights_status(section="data")
+    if len(data):
+        click.echo("\nreal data shipped for the demo and tests:")
+        _echo_frame(data[["name", "status", "path"]].set_index("name"))
+    absent = pd.concat([status, data])
+    absent = absent[absent["status"].isin(["missing", "corrupt"])]
     if len(absent):
         click.echo("\nto get them (see 3rdparty/README.md for licences):")
         for row in absent.itertuples():
@@ -80,7 +87,7 @@ def weights():
 @click.option("--recursive", "-r", is_flag=True, help="Descend into sub-directories.")
 @click.option("--recompress", is_flag=True, help="Re-encode to H.264 with the pipeline's fixed settings.")
 def import_videos(paths, project, recursive, recompress):
-    """Validate (decode) and import video files or directories into PROJECT; list what was refused."""
+    """Validate (decode) and import video files or directories into PROJECT; list what was refused or skipped."""
     _activate()
     from .importer import import_videos as run_import
 
@@ -215,6 +222,37 @@ def _parse_split(text: str) -> tuple[int, int, int]:
     if len(parts) != 3:
         raise ValueError(f"--split {text!r}: expected TRACK:FRAME or TRACK:FRAME:NEW_ID")
     return tuple(parts)
+
+
+# ---------------------------------------------------------------------------------------------- export
+
+
+@main.command()
+@click.argument("fmt", metavar="FORMAT", type=click.Choice(["nwb", "dlc-h5", "dlc-csv", "coco"]))
+@click.option("--video", required=True, help="Video file name.")
+@click.option("--out", "-o", required=True, type=click.Path(path_type=Path),
+              help="Output file; an existing directory takes one file per matching result.")  # fmt: skip
+@click.option("--project", "-p", default=None, help="Video project, if the file name is not unique.")
+@click.option("--method", default=None, help="2D method, if the video has results of several.")
+@click.option("--subject", "-s", type=int, default=None, help="Subject id, if the video has several subjects.")
+@click.option("--tracker", default=None, help="Tracking method, if the video was tracked more than once.")
+@click.option("--detector", default=None, help="Detector, if the video was tracked more than once.")
+def export(fmt, video, out, project, method, subject, tracker, detector):
+    """Write VIDEO's 2D keypoints as FORMAT: NWB with ndx-pose, DeepLabCut .h5 or .csv, or COCO keypoint JSON."""
+    _activate()
+    from .export import ExportError
+    from .schema.exports import NoResultError, export_2d, export_all
+
+    restriction = {"filename": video}
+    restriction.update({k: v for k, v in (("video_project", project), ("top_down_method", method),
+                                         ("subject_id", subject), ("tracking_method", tracker),
+                                         ("detector", detector)) if v is not None})  # fmt: skip
+    try:
+        paths = export_all(restriction, fmt, out) if out.is_dir() else [export_2d(restriction, fmt, out)]
+    except (NoResultError, ExportError) as error:
+        raise click.ClickException(str(error)) from None
+    for path in paths:
+        click.echo(f"wrote {path}")
 
 
 # ---------------------------------------------------------------------------------------------- demo

@@ -8,7 +8,9 @@ fills the gaps a new user would otherwise have to fill by hand:
 - no stores configured: a ``raw`` store for source videos and a ``derived`` store for computed files, both
   under the per-user data directory;
 - attachments are fetched into a managed cache, never into the working directory;
-- on MariaDB, the store-codec bug of DataJoint 2.3.5 (issue #1451) is patched.
+- ``.secrets/`` is read also without a ``datajoint.json`` (DataJoint reads it only next to one);
+- on MariaDB, the store-codec bug of DataJoint 2.3.5 (issue #1451) is patched, and on PostgreSQL its doubling of
+  backslashes in restrictions (``_datajoint_fixes``).
 
 The per-user data directory is ``POSE_PIPELINE_HOME`` if set, else the platform's user data directory.
 Schema names are ``<prefix>_<stage>`` with the prefix from ``POSE_PIPELINE_SCHEMA_PREFIX`` (default
@@ -76,6 +78,27 @@ def host_is_configured() -> bool:
     return dj.config.database.host not in ("localhost", "", None)
 
 
+def load_secrets(start: Path | None = None) -> Path | None:
+    """Read ``.secrets/`` (``database.password``, ``stores.<name>.<attr>``...) when DataJoint did not.
+
+    DataJoint reads the project's ``.secrets/`` only next to a ``datajoint.json``; a user who configures with
+    ``DJ_*`` variables and keeps the password in ``.secrets/database.password`` would otherwise connect without it.
+    The directory is looked for like DataJoint looks for ``datajoint.json``: here and upwards, stopping at a
+    repository root. Values already set (config file, environment) win, as in DataJoint. Returns the directory read.
+    """
+    if dj.config._secrets_dir is not None or dj.config.ignore_config_file:
+        return None
+    current = (start or Path.cwd()).resolve()
+    while True:
+        candidate = current / ".secrets"
+        if candidate.is_dir():
+            dj.config._load_secrets(candidate)
+            return candidate
+        if (current / ".git").exists() or (current / ".hg").exists() or current == current.parent:
+            return None
+        current = current.parent
+
+
 def start_embedded_server(data_dir: Path | None = None):
     """Start (or attach to) the embedded PostgreSQL server and point DataJoint at it. Returns the server handle."""
     global _embedded_server
@@ -89,6 +112,7 @@ def start_embedded_server(data_dir: Path | None = None):
 
         # 'stop': the server stops when the last process using it exits; the data directory stays.
         server = pgserver.get_server(data_dir, cleanup_mode="stop")
+    _forget_dead_users(server)
     socket_dir = _socket_dir_from_uri(server.get_uri())
     dj.config["database.backend"] = "postgresql"
     dj.config["database.host"] = socket_dir
@@ -98,6 +122,37 @@ def start_embedded_server(data_dir: Path | None = None):
     dj.config["database.use_tls"] = False
     _embedded_server = server
     return server
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
+
+
+def _forget_dead_users(server) -> None:
+    """Make the embedded server stop when its last *live* user exits.
+
+    pgserver counts its users in a handle file (``.handle_pids.json`` in the data directory): each process adds its
+    pid when it attaches and removes it at exit, and the last one out stops the server. A process killed with
+    SIGKILL never removes its pid, so the server would run forever. Here the list is read without pids of processes
+    that no longer exist, now and whenever pgserver reads it (at exit too). A dead pid reused by an unrelated live
+    process still counts as a user until that process exits.
+    """
+    from pgserver.utils import DiskList
+
+    class LiveUsers(DiskList):
+        def get(self) -> list[int]:
+            return [pid for pid in super().get() if _pid_alive(pid)]
+
+    users = LiveUsers(server.global_process_id_list.path)
+    server.global_process_id_list = users
+    with server._lock:  # pgserver's inter-process lock around its handle file
+        users.put(users.get())
 
 
 def _socket_dir_from_uri(uri: str) -> str:
@@ -128,6 +183,7 @@ def configure_stores() -> None:
 
 def configure() -> None:
     """Complete DataJoint's configuration with the pipeline's defaults. Idempotent; does not connect."""
+    load_secrets()
     if not host_is_configured():
         start_embedded_server()
     configure_stores()
@@ -184,11 +240,7 @@ def status() -> DatabaseStatus:
         names = [r[0] for r in conn.query("SHOW DATABASES").fetchall()]
         setting_warnings = _mysql_setting_warnings(conn)
     prefix = schema_prefix()
-    stores = {
-        name: {k: v for k, v in dict(spec).items() if "secret" not in k and "password" not in k}
-        for name, spec in dict(dj.config.stores).items()
-        if isinstance(spec, dict)
-    }
+    stores = {name: masked(spec) for name, spec in dict(dj.config.stores).items() if isinstance(spec, dict)}
     stores["default"] = dj.config.stores.get("default")
     return DatabaseStatus(
         backend=backend,
@@ -201,6 +253,14 @@ def status() -> DatabaseStatus:
         stores=stores,
         warnings=tuple(setting_warnings),
     )
+
+
+_SECRET_WORDS = ("secret", "password", "key", "token", "credential")
+
+
+def masked(spec: dict) -> dict:
+    """A store's settings with every credential (access key ids too: they identify an account) shown as ``***``."""
+    return {k: "***" if any(word in k.lower() for word in _SECRET_WORDS) else v for k, v in dict(spec).items()}
 
 
 MIN_MAX_ALLOWED_PACKET = 64 * 1024**2

@@ -15,10 +15,7 @@ import platform
 import datajoint as dj
 import pandas as pd
 
-# DataJoint's populate() records these when a job is interrupted rather than failed.
-INTERRUPTION_PREFIXES = ("SystemExit", "KeyboardInterrupt")
-# Error messages of jobs that failed because the database went away (a server restart), not because of the job.
-CONNECTION_ERROR_PREFIXES = ("LostConnectionError", "OperationalError", "InterfaceError")
+from .owned_jobs import CONNECTION_ERROR_PREFIXES, INTERRUPTION_PREFIXES  # noqa: F401 - part of this API
 
 
 def live_connection_ids(conn: dj.Connection) -> set[int]:

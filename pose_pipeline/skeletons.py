@@ -297,4 +297,59 @@ H36M17 = JointSet(
 )
 JOINT_SETS[H36M17.name] = H36M17
 
-BUILT_IN = (COCO17, HALPE26, COCO_WHOLEBODY133, H36M17)  # stored in every database at activation
+# --- BlazePose-33 --------------------------------------------------------------------------------------------------
+# MediaPipe's pose landmarks in the landmark model's output order (mediapipe ``PoseLandmark``; bones its
+# ``POSE_CONNECTIONS``). No OKS sigmas of its own: the 17 joints it shares with COCO map to COCO-17
+# (`BLAZEPOSE_TO_COCO17`), where COCO's sigmas apply.
+# fmt: off
+_BLAZEPOSE_BONES = (
+    (0, 1), (1, 2), (2, 3), (3, 7), (0, 4), (4, 5), (5, 6), (6, 8), (9, 10), (11, 12), (11, 13), (13, 15),
+    (15, 17), (15, 19), (15, 21), (17, 19), (12, 14), (14, 16), (16, 18), (16, 20), (16, 22), (18, 20),
+    (11, 23), (12, 24), (23, 24), (23, 25), (24, 26), (25, 27), (26, 28), (27, 29), (28, 30), (29, 31),
+    (30, 32), (27, 31), (28, 32),
+)
+# fmt: on
+BLAZEPOSE33 = JointSet(
+    name="BlazePose-33",
+    joints=(
+        "nose",
+        "left_eye_inner",
+        "left_eye",
+        "left_eye_outer",
+        "right_eye_inner",
+        "right_eye",
+        "right_eye_outer",
+        "left_ear",
+        "right_ear",
+        "mouth_left",
+        "mouth_right",
+        "left_shoulder",
+        "right_shoulder",
+        "left_elbow",
+        "right_elbow",
+        "left_wrist",
+        "right_wrist",
+        "left_pinky",
+        "right_pinky",
+        "left_index",
+        "right_index",
+        "left_thumb",
+        "right_thumb",
+        "left_hip",
+        "right_hip",
+        "left_knee",
+        "right_knee",
+        "left_ankle",
+        "right_ankle",
+        "left_heel",
+        "right_heel",
+        "left_foot_index",
+        "right_foot_index",
+    ),
+    bones=_BLAZEPOSE_BONES,
+)
+JOINT_SETS[BLAZEPOSE33.name] = BLAZEPOSE33
+# BlazePose-33 index of each COCO-17 joint, in COCO-17 order (the same names in both sets).
+BLAZEPOSE_TO_COCO17 = tuple(BLAZEPOSE33.index(name) for name in COCO17.joints)
+
+BUILT_IN = (COCO17, HALPE26, COCO_WHOLEBODY133, H36M17, BLAZEPOSE33)  # stored in every database at activation

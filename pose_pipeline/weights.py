@@ -13,6 +13,10 @@ once per process, not at every call.
 
 ``weights_status()`` tabulates every entry: present, unverified, missing or corrupt.
 
+The manifest's ``data`` section lists real data shipped with the project (the Sports2D demo clip) in the same form;
+``require_data(name)`` checks and returns one of them as ``require_weights`` does a model file, and
+``weights_status(section="data")`` tabulates them.
+
 Every model file a wrapper loads is noted (`note_model_file`: `require_weights` and `open_session` do it), so the
 pipeline's run path (`pose_pipeline.registry.run_methods`) can record, with each result, the sha256 of every file
 that produced it (`recording_model_files`).
@@ -36,6 +40,7 @@ THIRD_PARTY = Path(__file__).resolve().parents[1] / "3rdparty"
 DEFAULT_MANIFEST = THIRD_PARTY / "manifest.json"
 
 PRESENT, UNVERIFIED, MISSING, CORRUPT = "present", "unverified", "missing", "corrupt"
+SECTIONS = {"models": "model", "data": "data"}  # manifest section -> what its files are called in messages
 
 _FIELDS = {"name", "path", "url", "license", "used_by", "sha256", "size", "archive_member", "notes"}
 _hash_cache: dict[tuple[str, int, int], str] = {}
@@ -65,9 +70,10 @@ class WeightsEntry:
     archive_member: str | None = None
     notes: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    kind: str = "model"  # "model" or "data": how messages name the file
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: Path) -> WeightsEntry:
+    def from_dict(cls, data: dict[str, Any], source: Path, kind: str = "model") -> WeightsEntry:
         """Parse and check one manifest entry; ``source`` (the manifest file) names it in errors."""
         missing = {"name", "path", "url", "license", "used_by"} - set(data)
         if missing:
@@ -94,6 +100,7 @@ class WeightsEntry:
             archive_member=data.get("archive_member"),
             notes=data.get("notes", ""),
             extra={k: v for k, v in data.items() if k not in _FIELDS},
+            kind=kind,
         )
 
 
@@ -115,9 +122,11 @@ def _manifest_path(manifest: str | os.PathLike | None) -> Path:
     return Path(os.environ.get(ENV_MANIFEST) or DEFAULT_MANIFEST)
 
 
-def load_manifest(manifest: str | os.PathLike | None = None) -> dict[str, WeightsEntry]:
-    """The manifest's entries by name (``manifest``: a manifest file; default ``$POSE_PIPELINE_MANIFEST`` or
-    ``3rdparty/manifest.json``)."""
+def load_manifest(manifest: str | os.PathLike | None = None, section: str = "models") -> dict[str, WeightsEntry]:
+    """The entries of one manifest section (``models`` or ``data``) by name (``manifest``: a manifest file;
+    default ``$POSE_PIPELINE_MANIFEST`` or ``3rdparty/manifest.json``)."""
+    if section not in SECTIONS:
+        raise ValueError(f"manifest section must be one of {sorted(SECTIONS)}, got {section!r}")
     path = _manifest_path(manifest)
     try:
         data = json.loads(path.read_text())
@@ -126,8 +135,8 @@ def load_manifest(manifest: str | os.PathLike | None = None) -> dict[str, Weight
     except json.JSONDecodeError as error:
         raise WeightsError(f"weights manifest {path} is not valid JSON: {error}") from None
     entries: dict[str, WeightsEntry] = {}
-    for item in data.get("models", []):
-        entry = WeightsEntry.from_dict(item, path)
+    for item in data.get(section, []):
+        entry = WeightsEntry.from_dict(item, path, SECTIONS[section])
         if entry.name in entries:
             raise WeightsError(f"manifest {path}: entry {entry.name!r} appears twice")
         entries[entry.name] = entry
@@ -157,12 +166,12 @@ def _where_to_get(entry: WeightsEntry) -> str:
     return f"Download it from {entry.url}{take} (licence: {entry.license}); see 3rdparty/README.md"
 
 
-def check_weights(name: str, manifest: str | os.PathLike | None = None) -> WeightsCheck:
+def check_weights(name: str, manifest: str | os.PathLike | None = None, section: str = "models") -> WeightsCheck:
     """Find and verify one manifest entry (hashing the file if the manifest gives a sha256)."""
-    entries = load_manifest(manifest)
+    entries = load_manifest(manifest, section)
     if name not in entries:
         known = ", ".join(sorted(entries)) or "none"
-        raise WeightsError(f"no model file named {name!r} in {_manifest_path(manifest)}; known: {known}")
+        raise WeightsError(f"no {SECTIONS[section]} file named {name!r} in {_manifest_path(manifest)}; known: {known}")
     return _check(entries[name], weights_dirs(manifest))
 
 
@@ -177,7 +186,7 @@ def _check(entry: WeightsEntry, dirs: list[Path]) -> WeightsCheck:
             MISSING,
             candidates[-1],
             None,
-            f"model file {entry.name!r} (used by {users}) is missing: expected at {candidates[-1]}{also}; "
+            f"{entry.kind} file {entry.name!r} (used by {users}) is missing: expected at {candidates[-1]}{also}; "
             f"${ENV_DIRS} may name other directories. {_where_to_get(entry)}.",
         )
     size = found.stat().st_size
@@ -187,12 +196,16 @@ def _check(entry: WeightsEntry, dirs: list[Path]) -> WeightsCheck:
             CORRUPT,
             found,
             size,
-            f"model file {entry.name!r} at {found} has {size} bytes, the manifest expects {entry.size}: it is "
+            f"{entry.kind} file {entry.name!r} at {found} has {size} bytes, the manifest expects {entry.size}: it is "
             f"truncated or a different version. {_where_to_get(entry)}.",
         )
     if entry.sha256 is None:
         return WeightsCheck(
-            entry, UNVERIFIED, found, size, f"model file {entry.name!r} at {found}: no sha256 published, not verified"
+            entry,
+            UNVERIFIED,
+            found,
+            size,
+            f"{entry.kind} file {entry.name!r} at {found}: no sha256 published, not verified",
         )
     digest = file_sha256(found)
     if digest != entry.sha256:
@@ -201,10 +214,10 @@ def _check(entry: WeightsEntry, dirs: list[Path]) -> WeightsCheck:
             CORRUPT,
             found,
             size,
-            f"model file {entry.name!r} at {found} does not match the manifest: sha256 {digest}, expected "
+            f"{entry.kind} file {entry.name!r} at {found} does not match the manifest: sha256 {digest}, expected "
             f"{entry.sha256}; it is damaged or a different version. {_where_to_get(entry)}.",
         )
-    return WeightsCheck(entry, PRESENT, found, size, f"model file {entry.name!r} at {found}: sha256 verified")
+    return WeightsCheck(entry, PRESENT, found, size, f"{entry.kind} file {entry.name!r} at {found}: sha256 verified")
 
 
 def require_weights(name: str, manifest: str | os.PathLike | None = None) -> Path:
@@ -216,6 +229,15 @@ def require_weights(name: str, manifest: str | os.PathLike | None = None) -> Pat
     if check.status in (MISSING, CORRUPT):
         raise WeightsError(check.message)
     note_model_file(check.path, check.entry.sha256, name=name)
+    return check.path
+
+
+def require_data(name: str, manifest: str | os.PathLike | None = None) -> Path:
+    """Path of the verified data file ``name`` (the manifest's ``data`` section, e.g. ``"sports2d_demo"``);
+    raises `WeightsError` if it is unknown, missing or not the expected file (size or sha256)."""
+    check = check_weights(name, manifest, section="data")
+    if check.status in (MISSING, CORRUPT):
+        raise WeightsError(check.message)
     return check.path
 
 
@@ -244,14 +266,15 @@ def note_model_file(path: str | os.PathLike, sha256: str | None = None, name: st
         entry["name"] = name
 
 
-def weights_status(manifest: str | os.PathLike | None = None):
-    """A pandas DataFrame with one row per manifest entry: name, status (present / unverified / missing /
-    corrupt), path (found, or expected), size, expected size and sha256, used_by, url, licence and message."""
+def weights_status(manifest: str | os.PathLike | None = None, section: str = "models"):
+    """A pandas DataFrame with one row per entry of a manifest section (``models`` or ``data``): name, status
+    (present / unverified / missing / corrupt), path (found, or expected), size, expected size and sha256, used_by,
+    url, licence and message."""
     import pandas as pd
 
     dirs = weights_dirs(manifest)
     rows = []
-    for entry in load_manifest(manifest).values():
+    for entry in load_manifest(manifest, section).values():
         check = _check(entry, dirs)
         rows.append(
             {

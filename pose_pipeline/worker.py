@@ -1,9 +1,10 @@
 """A worker: populate the pipeline's computed tables with reserved jobs until idle or told to stop.
 
 Start as many as you have GPUs or cores, on as many machines as can reach the database server and the stores
-(`pose-pipeline worker`). Jobs are reserved through DataJoint's jobs tables, so no key is computed twice;
-every ``make()`` runs in a transaction, so a killed worker leaves no partial rows; orphaned reservations are
-reclaimed (`pose_pipeline.jobs.reclaim_orphans`); SIGTERM or Ctrl-C hand the running job back to the queue.
+(`pose-pipeline worker`). Jobs are reserved through DataJoint's jobs tables, owned by the reserving process and
+its live connection (`pose_pipeline.owned_jobs`), so no key is committed twice; every ``make()`` runs in a
+transaction, so a killed worker leaves no partial rows; orphaned reservations are reclaimed
+(`pose_pipeline.jobs.reclaim_orphans`); Ctrl-C stops after the running job; SIGTERM hands it back to the queue.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 
 import datajoint as dj
 
-from . import jobs
+from . import jobs, owned_jobs
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +56,14 @@ class WorkerReport:
 
 
 class Worker:
-    """Loops ``populate(reserve_jobs=True, suppress_errors=True)`` over tables in dependency order."""
+    """Loops ``populate(reserve_jobs=True, suppress_errors=True)`` over tables in dependency order.
+
+    Stopping: SIGINT (Ctrl-C) lets the running job finish and refuses further reservations, so the worker stops
+    within one job (a second Ctrl-C interrupts that job too and returns it to the queue); SIGTERM interrupts the
+    running job and returns it to the queue. Jobs are owned (`pose_pipeline.owned_jobs`): a job this worker lost
+    to another while its connection was down is dropped with a warning, never finished twice, and the worker
+    keeps going.
+    """
 
     def __init__(
         self,
@@ -77,13 +85,15 @@ class Worker:
         self.reclaim_interval = reclaim_interval
         self.reconnect_timeout = reconnect_timeout
         self.max_connection_retries = max_connection_retries
-        self._connection_retries: dict[tuple, int] = {}
         self.report = WorkerReport()
         self._stop_requested = False
 
     def request_stop(self, signum=None, frame=None) -> None:
-        """Ask the worker to stop after the current job (signal handler between jobs)."""
+        """Stop after the current job: no further job is reserved. A second SIGINT interrupts the current job."""
+        if self._stop_requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
         self._stop_requested = True
+        owned_jobs.refuse_reservations()
 
     def _budget(self) -> int | None:
         if self.max_jobs is None:
@@ -92,6 +102,8 @@ class Worker:
 
     def run(self) -> WorkerReport:
         previous = {sig: signal.signal(sig, self.request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+        owned_jobs.refuse_reservations(False)
+        owned_jobs.max_connection_retries = self.max_connection_retries
         connection_errors = _connection_errors()
         idle_since = time.monotonic()
         last_reclaim = -float("inf")
@@ -106,14 +118,19 @@ class Worker:
                         last_reclaim = time.monotonic()
                     worked = self._one_pass()
                 except (SystemExit, KeyboardInterrupt):
-                    # populate() turns SIGTERM into SystemExit inside make(); hand that job back.
+                    # populate() turns SIGTERM into SystemExit inside make(); the job was handed back.
                     self._stop_requested = True
                     self.report.stopped_because = "interrupted; running job returned to the queue"
                     break
                 except connection_errors as error:
                     logger.warning("lost the database connection (%s); reconnecting", error)
                     self._reconnect()
-                    last_reclaim = -float("inf")  # our in-flight reservation is now an orphan: reclaim it
+                    last_reclaim = -float("inf")
+                    continue
+                except Exception as error:  # a bookkeeping failure must not end the worker
+                    logger.exception("worker pass failed; going on")
+                    self.report.errors.append(("", {}, f"{type(error).__name__}: {error}"))
+                    time.sleep(self.poll_interval)
                     continue
                 if worked:
                     idle_since = time.monotonic()
@@ -127,8 +144,8 @@ class Worker:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-            if self._stop_requested:
-                self._release_interrupted()
+            self._release_held()
+            owned_jobs.refuse_reservations(False)
         return self.report
 
     def _one_pass(self) -> bool:
@@ -140,33 +157,24 @@ class Worker:
             result = table.populate(reserve_jobs=True, suppress_errors=True, max_calls=self._budget())
             # populate() installs its own SIGTERM handler while it runs; put ours back for the gaps between.
             signal.signal(signal.SIGTERM, self.request_stop)
-            failures = self._requeue_connection_failures(table, result["error_list"])
-            done, failed = result["success_count"], len(failures)
-            self.report.jobs_done += done
-            self.report.jobs_failed += failed
+            requeued = {(name, tuple(sorted(key.items()))) for name, key in owned_jobs.take_requeued()}
+            if requeued:
+                logger.warning("%s: %d job(s) lost their database connection; queued again", table.__name__,
+                               len(requeued))  # fmt: skip
+            failures = [
+                (key, message)
+                for key, message in result["error_list"]
+                if (table.jobs.full_table_name, tuple(sorted(table.jobs._get_pk(key).items()))) not in requeued
+            ]
+            self.report.jobs_done += result["success_count"]
+            self.report.jobs_failed += len(failures)
             self.report.errors.extend((table.__name__, key, message) for key, message in failures)
-            worked = worked or bool(done or result["error_list"])
+            worked = worked or bool(result["success_count"] or result["error_list"])
         return worked
 
-    def _requeue_connection_failures(self, table, error_list) -> list:
-        """Put back jobs that failed only because the database connection dropped (a few times at most);
-        return the real failures."""
-        failures, retry = [], []
-        for key, message in error_list:
-            attempt = (table.__name__, tuple(sorted(key.items())))
-            transient = str(message).startswith(jobs.CONNECTION_ERROR_PREFIXES)
-            if transient and self._connection_retries.get(attempt, 0) < self.max_connection_retries:
-                self._connection_retries[attempt] = self._connection_retries.get(attempt, 0) + 1
-                retry.append(key)
-            else:
-                failures.append((key, message))
-        if retry:
-            logger.warning("%s: %d job(s) lost their database connection; queued again", table.__name__, len(retry))
-            jobs.requeue(table, retry)
-        return failures
-
-    def _release_interrupted(self) -> None:
+    def _release_held(self) -> None:
         try:
+            owned_jobs.release_held(self.tables[0].connection)
             jobs.release_interrupted(self.tables)
         except Exception as error:  # noqa: BLE001 - the database may be gone; reclaiming frees the job later
             logger.warning("could not return interrupted jobs to the queue: %s", error)
@@ -177,11 +185,14 @@ class Worker:
         delay = 0.5
         while True:
             try:
-                conn.connect()
+                try:
+                    conn.connect()  # refreshes connection_id; held jobs follow the new connection
+                except owned_jobs.ReservationLost as lost:
+                    logger.warning("%s", lost)
                 # The transaction that broke with the old connection is gone; DataJoint still thinks it is
                 # open until told (a ROLLBACK on the new connection, harmless).
                 conn.cancel_transaction()
-                conn.query("SELECT 1")
+                owned_jobs.release_held(conn)  # the job that was running is abandoned: back to the queue
                 self.report.reconnects += 1
                 return
             except Exception as error:

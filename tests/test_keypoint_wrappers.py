@@ -490,7 +490,7 @@ def test_devices(models):
 
 
 def test_estimators_are_registered_with_json_defaults():
-    assert {"rtmpose_onnx", "rtmw_onnx", "heatmap_onnx", "combined", "mmpose"} <= set(TOP_DOWN.names())
+    assert {"rtmpose_onnx", "rtmw_onnx", "heatmap_onnx", "combined", "mmpose", "blazepose"} <= set(TOP_DOWN.names())
     rows = {row["method_name"]: row for row in TOP_DOWN.lookup_rows()}
     assert json.loads(rows["rtmpose_onnx"]["default_params"])["weights"] == "rtmpose_m_body7_coco17"
     assert json.loads(rows["rtmw_onnx"]["default_params"])["weights"] == "rtmw_l_cocktail14_384x288"

@@ -23,6 +23,7 @@ PURE = [
     "visualize.py",
     "visualize_pose.py",
     "formats.py",
+    "export",
     "registry.py",
     "stages.py",
     "skeletons.py",

@@ -9,7 +9,7 @@ import os
 import pytest
 
 from pose_pipeline import weights
-from pose_pipeline.weights import WeightsError, load_manifest, require_weights, weights_status
+from pose_pipeline.weights import WeightsError, load_manifest, require_data, require_weights, weights_status
 
 GOOD = b"a good model file\n" * 100
 
@@ -151,9 +151,50 @@ def test_the_project_manifest(monkeypatch):
     entries = load_manifest()
     assert {"yolox_m_humanart", "yolox_tiny_humanart", "rtmdet_nano_person"} <= set(entries)
     for item in entries.values():
-        assert item.license and item.used_by and item.path.endswith(".onnx") and (item.url or item.notes)
+        assert item.license and item.used_by and item.path.endswith((".onnx", ".tflite")) and (item.url or item.notes)
         if any(user.startswith("detection/") for user in item.used_by):
-            assert item.url.startswith("https://download.openmmlab.com/") and item.archive_member == "end2end.onnx"
             assert len(item.extra["input_size"]) == 2 and item.path.startswith("detectors/")
+            if item.name != "yolox_nano_coco":  # the one shipped detector; the others are OpenMMLab downloads
+                assert item.url.startswith("https://download.openmmlab.com/") and item.archive_member == "end2end.onnx"
     table = weights_status()
     assert set(table["status"]) <= {"present", "unverified", "missing", "corrupt"} and len(table) == len(entries)
+    # shipped in the repository: present and verified in every checkout
+    shipped = table.set_index("name").loc[
+        ["synthetic_pose_coco17", "blazepose_full", "blazepose_full_tflite", "yolox_nano_coco"]
+    ]
+    assert set(shipped["status"]) == {"present"}, shipped["message"].tolist()
+    data = weights_status(section="data").set_index("name")
+    assert data.loc["sports2d_demo", "status"] == "present"
+    assert require_data("sports2d_demo").name == "sports2d_demo.mp4"
+
+
+def test_data_entries_are_checked_like_model_files(tmp_path, monkeypatch):
+    clip = tmp_path / "data" / "clip.mp4"
+    clip.parent.mkdir()
+    clip.write_bytes(b"not the clip")
+    path = tmp_path / "manifest.json"
+    entry = {"name": "clip", "path": "data/clip.mp4", "url": "u", "license": "l", "used_by": ["t"]}
+    wrong = {**entry, "sha256": "0" * 64}
+    path.write_text(json.dumps({"models": [], "data": [wrong]}))
+    monkeypatch.setenv("POSE_PIPELINE_MANIFEST", str(path))
+    monkeypatch.delenv("POSE_PIPELINE_WEIGHTS", raising=False)
+    with pytest.raises(WeightsError, match=r"data file 'clip' at .*clip.mp4 does not match the manifest"):
+        require_data("clip")
+    with pytest.raises(WeightsError, match="no model file named 'clip'"):
+        require_weights("clip")  # a data entry is not a model file
+    clip.unlink()
+    with pytest.raises(WeightsError, match="data file 'clip' .* is missing"):
+        require_data("clip")
+
+
+def test_cli_lists_the_shipped_detector_and_clip_as_present(monkeypatch):
+    from click.testing import CliRunner
+
+    from pose_pipeline.cli import main
+
+    monkeypatch.delenv("POSE_PIPELINE_MANIFEST", raising=False)
+    monkeypatch.delenv("POSE_PIPELINE_WEIGHTS", raising=False)
+    result = CliRunner().invoke(main, ["weights"])
+    assert result.exit_code == 0, result.output
+    lines = {line.split()[0]: line.split()[1] for line in result.output.splitlines() if len(line.split()) > 1}
+    assert lines["yolox_nano_coco"] == "present" and lines["sports2d_demo"] == "present"

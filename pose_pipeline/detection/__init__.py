@@ -4,17 +4,28 @@ A detector is a factory: ``DETECTION.build(name, params)`` returns an object tha
 uint8 frames of one video and returns one (N, 5) float array per frame (x, y, w, h in pixels, score in [0, 1],
 see `pose_pipeline.formats.Detections`); frames go in video order, and ``reset()`` starts another video.
 
-- ``motion`` (default, no weights): background subtraction for static cameras (`motion`);
+- ``yolox_raw_onnx`` (default): YOLOX with the raw head, decoded here; the shipped YOLOX-Nano COCO (`yolox_raw`);
+- ``motion`` (no weights): background subtraction for static cameras such as lab videos (`motion`);
 - ``yolox_onnx``, ``rtmdet_onnx``: mmdeploy ONNX exports on onnxruntime, weights from the manifest (`onnx`);
 - ``mmdet``: any MMDetection 3.x detector, if mmdet is installed (`mmdet`).
 
 Only OpenCV and numpy are imported here; onnxruntime, torch and mmdet load when a detector is built.
 """
 
-from . import mmdet, motion, onnx
+from . import mmdet, motion, onnx, yolox_raw
 from .motion import MotionDetector
 from .onnx import OnnxPersonDetector
+from .yolox_raw import YoloxRawDetector
 
-DEFAULT_DETECTOR = "motion"
+DEFAULT_DETECTOR = "yolox_raw_onnx"  # a tracking request that names no detector gets this one
 
-__all__ = ["DEFAULT_DETECTOR", "MotionDetector", "OnnxPersonDetector", "mmdet", "motion", "onnx"]
+__all__ = [
+    "DEFAULT_DETECTOR",
+    "MotionDetector",
+    "OnnxPersonDetector",
+    "YoloxRawDetector",
+    "mmdet",
+    "motion",
+    "onnx",
+    "yolox_raw",
+]

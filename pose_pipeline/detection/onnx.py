@@ -87,21 +87,20 @@ def letterbox(frame: np.ndarray, input_size: tuple[int, int], pad_value: float =
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """Greedy non-maximum suppression; ``boxes`` (N, 4) x1, y1, x2, y2. Returns kept indices, best first."""
-    order = np.argsort(-scores, kind="stable")
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    keep = []
-    while order.size:
-        best, rest = order[0], order[1:]
-        keep.append(best)
-        x1 = np.maximum(boxes[best, 0], boxes[rest, 0])
-        y1 = np.maximum(boxes[best, 1], boxes[rest, 1])
-        x2 = np.minimum(boxes[best, 2], boxes[rest, 2])
-        y2 = np.minimum(boxes[best, 3], boxes[rest, 3])
-        inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-        iou = inter / np.maximum(areas[best] + areas[rest] - inter, 1e-12)
-        order = rest[iou <= iou_threshold]
-    return np.array(keep, dtype=int)
+    """Greedy non-maximum suppression by OpenCV (``cv2.dnn.NMSBoxes``); ``boxes`` (N, 4) x1, y1, x2, y2.
+
+    A box is dropped when its IoU with a better kept box exceeds ``iou_threshold``. Returns the kept indices,
+    best score first.
+    """
+    if len(boxes) == 0:
+        return np.empty(0, dtype=int)
+    xywh = np.column_stack([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]]).astype(np.float64)
+    # OpenCV keeps only scores above a threshold >= 0 and compares them in float32: hand it ranks (N for the best,
+    # ties by index) so that a score of 0 is kept and close scores keep their order.
+    ranks = np.empty(len(scores), np.float32)
+    ranks[np.argsort(-np.asarray(scores), kind="stable")] = np.arange(len(scores), 0, -1)
+    keep = cv2.dnn.NMSBoxes(xywh.tolist(), ranks.tolist(), 0.0, float(iou_threshold))
+    return np.asarray(keep, dtype=int).reshape(-1)
 
 
 class OnnxPersonDetector:

@@ -36,6 +36,7 @@ def insert_with_file(table, row: dict, field: str, path: Path, sha256_field: str
     digest = hashlib.sha256()
     with table.staged_insert1 as staged:
         staged.rec.update(row)
+        _clear_stale_attempts(table, staged, field, path.suffix)
         with open(path, "rb") as source, staged.open(field, path.suffix) as target:
             while chunk := source.read(COPY_CHUNK):
                 digest.update(chunk)
@@ -43,6 +44,34 @@ def insert_with_file(table, row: dict, field: str, path: Path, sha256_field: str
         if sha256_field is not None:
             staged.rec[sha256_field] = digest.hexdigest()
     return digest.hexdigest()
+
+
+def _in_make(table) -> bool:
+    """True while ``table`` (or its master, for a part table) runs ``make()`` under populate."""
+    owner = getattr(table, "master", None) or table
+    owner = owner if isinstance(owner, type) else type(owner)
+    return bool(owner.__dict__.get("_allow_insert", False))
+
+
+def _clear_stale_attempts(table, staged, field: str, ext: str) -> None:
+    """Remove what an earlier, killed attempt at this key left in the key's folder of the store.
+
+    DataJoint writes a key's object to ``<schema>/<table>/<key>/<field>_<token><ext>``, one folder per key. A worker
+    killed (SIGKILL) during ``make()`` leaves its file there with no row. Inside ``make()`` no row of this key exists
+    and the job reservation keeps every other worker out, so whatever ``<field>_*`` that folder holds is such a
+    leftover. Outside ``make()`` (an import) nothing is removed: a concurrent writer of the same key may own it.
+    """
+    if not _in_make(table):
+        return
+    relative_path, backend = staged._resolve_field(field, ext)  # DataJoint's own path for this key (private API)
+    folder = backend._full_path(relative_path).rsplit("/", 1)[0]
+    ours = backend._full_path(relative_path)
+    if not backend.fs.exists(folder):
+        return
+    for entry in backend.fs.ls(folder, detail=False):
+        name = str(entry).rstrip("/").rsplit("/", 1)[-1]
+        if str(entry) != ours and name.startswith(f"{field}_"):
+            backend.fs.rm(entry, recursive=True)
 
 
 def fetch_verified(ref, sha256: str, what: str) -> Path:

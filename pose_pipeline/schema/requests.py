@@ -41,17 +41,20 @@ class MethodRequest:
 
     - ``methods``: ``(method attribute, registry, params attribute)`` for each registered method the request
       names (tracking names a detector and a tracker);
-    - ``hash_attribute``: the primary-key attribute holding `params_hash` of all merged parameters.
+    - ``hash_attribute``: the primary-key attribute holding `params_hash` of all merged parameters;
+    - ``method_defaults`` (optional): the method a request gets when it names none, by method attribute.
     """
 
     methods: tuple[tuple[str, Registry, str], ...] = ()
     hash_attribute: str = ""
+    method_defaults: Mapping[str, str] = {}
 
     @classmethod
     def merged(cls, row: Mapping[str, Any]) -> dict[str, Any]:
-        """``row`` with every params attribute merged with its method's defaults and the hash filled in; a row
-        carrying a hash that does not match its parameters is refused."""
-        row = dict(row)
+        """``row`` with a default method where it names none (``method_defaults``), every params attribute merged
+        with its method's defaults and the hash filled in; a row carrying a hash that does not match its parameters
+        is refused."""
+        row = {**cls.method_defaults, **row}
         params = {}
         for method_attribute, registry, params_attribute in cls.methods:
             if method_attribute not in row:

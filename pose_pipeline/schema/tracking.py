@@ -10,15 +10,16 @@ TrackingBbox × TrackingGroundTruth ─► TrackingAccuracy (HOTA, MOTA, IDF1)
 from __future__ import annotations
 
 from dataclasses import astuple
+from typing import ClassVar
 
 import datajoint as dj
 import numpy as np
 
-from .. import detection as _detection  # noqa: F401 - registers the detectors
-from .. import tracking as _tracking  # noqa: F401 - registers the trackers
+from ..detection import DEFAULT_DETECTOR  # importing the package registers the detectors
 from ..formats import Detections, Tracks
 from ..registry import MethodCall
 from ..stages import DETECTION, TRACKING
+from ..tracking import DEFAULT_TRACKER  # importing the package registers the trackers
 from ..tracking.subject import Split, apply_splits, auto_subject, number_splits, subject_boxes
 from . import LOOKUP_DEFINITION, nan_to_null
 from .requests import MethodRequest
@@ -52,10 +53,12 @@ class TrackingBboxMethod(MethodRequest, dj.Manual):
     """A request: track people in one video with one detector and one tracker, each with one parameter set.
 
     Insert only what you override (``tracker_params``, ``detector_params``); the defaults are merged in and the
-    merged parameters hashed into the key (`pose_pipeline.schema.requests`). A tracker's ``frame_rate`` of None
-    is the video's own."""
+    merged parameters hashed into the key (`pose_pipeline.schema.requests`). A request naming no detector gets
+    ``DEFAULT_DETECTOR`` (the shipped YOLOX-Nano), none naming a tracker ``DEFAULT_TRACKER`` (ByteTrack). A
+    tracker's ``frame_rate`` of None is the video's own."""
 
     methods = (("tracking_method", TRACKING, "tracker_params"), ("detector", DETECTION, "detector_params"))
+    method_defaults: ClassVar[dict[str, str]] = {"tracking_method": DEFAULT_TRACKER, "detector": DEFAULT_DETECTOR}
     hash_attribute = "tracking_params_hash"
     definition = """
     -> Video

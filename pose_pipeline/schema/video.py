@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import tempfile
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,9 +13,9 @@ from pathlib import Path
 import datajoint as dj
 
 from .. import database
-from ..video.probe import InvalidVideoError, file_sha256, probe_video
+from ..video.probe import InvalidVideoError, _check_path, display_path, probe_video
 from ..video.reader import VideoReader
-from .files import ChecksumError, clear_cache, fetch_verified, insert_with_file
+from .files import COPY_CHUNK, ChecksumError, clear_cache, fetch_verified, insert_with_file
 
 STAGE = "video"
 schema = dj.Schema()
@@ -97,44 +100,96 @@ def insert_local_video(path, video_project: str, *, filename: str | None = None,
     """Validate a local video by decoding it and stream it into the raw store. Returns the ``Video`` key.
 
     Importing the same file again is harmless (returns the existing key); a different file under an existing
-    key raises `DuplicateVideoError`; a file that does not decode raises `InvalidVideoError` and inserts nothing.
-    ``recompress=True`` re-encodes to H.264 with the fixed settings of `recompress_h264` (never done silently).
+    key raises `DuplicateVideoError`; a file that does not decode, or whose name cannot be a key, raises
+    `InvalidVideoError` and inserts nothing. ``recompress=True`` re-encodes to H.264 with the fixed settings of
+    `recompress_h264` (never done silently).
+    """
+    return store_local_video(path, video_project, filename=filename, recompress=recompress)[0]
+
+
+def store_local_video(path, video_project: str, *, filename=None, recompress=False) -> tuple[dict, bool]:
+    """`insert_local_video`, also saying whether this call inserted the row (False: the same file was there).
+
+    The source is read once: it is copied into a private scratch file while its sha256 is computed, and only that
+    copy is decoded, (re-encoded) and stored. A file rewritten during the import therefore cannot be stored with
+    a checksum or content other than what was validated; one that changed while it was copied is refused.
     """
     path = Path(path)
-    probe_video(path)  # raises InvalidVideoError naming the file and the reason
-    key = {"video_project": video_project, "filename": filename or path.name}
-    source_sha = file_sha256(path)
+    name = filename or path.name
+    problem = filename_problem(name)
+    if problem:
+        raise InvalidVideoError(path, problem)
+    key = {"video_project": video_project, "filename": name}
+    _check_path(path)  # missing, a directory, empty, unreadable: refused with the reason, before any copy
 
-    existing = (Video & key).to_dicts()
-    if existing:
-        return _same_or_refuse(key, existing[0], source_sha, path)
+    with tempfile.TemporaryDirectory(dir=database.cache_dir(), prefix="import-") as scratch:
+        private = Path(scratch) / f"source{path.suffix}"
+        source_sha = _copy_hashing(path, private)
+        existing = (Video & key).to_dicts()
+        if existing:  # checked before decoding: importing a folder again costs one read per file
+            return _same_or_refuse(key, existing[0], source_sha, path), False
+        try:
+            probe_video(private)
+            stored = private
+            if recompress:
+                from ..video.recompress import recompress_h264
 
-    with tempfile.TemporaryDirectory(dir=database.cache_dir()) as scratch:
-        stored = path
-        if recompress:
-            from ..video.recompress import recompress_h264
-
-            stored = recompress_h264(path, Path(scratch) / (path.stem + ".mp4"))
+                stored = recompress_h264(private, Path(scratch) / "recompressed.mp4")
+        except InvalidVideoError as error:  # name the user's file, not the scratch copy
+            raise InvalidVideoError(path, error.reason) from None
         row = {
             **key,
             "source_sha256": source_sha,
             "size_bytes": stored.stat().st_size,
-            "source_path": str(path.resolve())[:1024],
+            "source_path": display_path(path.resolve())[:1024],
             "recompressed": bool(recompress),
         }
         try:
             insert_with_file(Video, row, "video", stored)  # sha256 of the stored copy, computed while copying
         except dj.errors.DuplicateError:
             # another process imported the same key between our check and our insert
-            return _same_or_refuse(key, (Video & key).fetch1(), source_sha, path)
-    return key
+            return _same_or_refuse(key, (Video & key).fetch1(), source_sha, path), False
+    return key, True
+
+
+def filename_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a video's file name in the database, or None when it can.
+
+    Refused: names that are not valid UTF-8 (the database stores text), names with control characters, and
+    names ending in white space: MySQL and MariaDB compare with PAD SPACE collations, so ``"walk.mp4 "`` would
+    be the same key as ``"walk.mp4"`` there and a different one on PostgreSQL.
+    """
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = os.fsencode(name)
+        return f"the file name {shown!r} is not valid UTF-8 text; rename the file (e.g. with convmv)"
+    if any(unicodedata.category(ch) == "Cc" for ch in name):
+        return f"the file name {name!r} contains control characters; rename the file"
+    if name != name.rstrip():
+        return f"the file name {name!r} ends with white space; rename the file"
+    return None
+
+
+def _copy_hashing(source: Path, target: Path) -> str:
+    """Copy ``source`` to ``target`` in one read, returning its sha256; refuse a file that changed meanwhile."""
+    digest = hashlib.sha256()
+    with open(source, "rb") as src, open(target, "wb") as out:
+        before = os.fstat(src.fileno())
+        while chunk := src.read(COPY_CHUNK):
+            digest.update(chunk)
+            out.write(chunk)
+        after = os.stat(source)  # by name: a file replaced by another one (a rename over it) counts as a change
+    if (after.st_size, after.st_mtime_ns, after.st_ino) != (before.st_size, before.st_mtime_ns, before.st_ino):
+        raise InvalidVideoError(source, "the file changed while it was being imported (still being written?)")
+    return digest.hexdigest()
 
 
 def _same_or_refuse(key: dict, row: dict, source_sha: str, path: Path) -> dict:
     if row["source_sha256"] == source_sha:
         return key
     raise DuplicateVideoError(
-        f"{path}: a different file is already stored as {key['video_project']}/{key['filename']} "
+        f"{display_path(path)}: a different file is already stored as {key['video_project']}/{key['filename']} "
         f"(checksum {row['source_sha256'][:12]}..., this file {source_sha[:12]}...)"
     )
 
@@ -171,4 +226,5 @@ __all__ = [
     "fetch_video",
     "insert_local_video",
     "open_video",
+    "store_local_video",
 ]

@@ -15,9 +15,10 @@ tracker is built::
 from .metrics import compare_trackers, simulate_detections, tracking_metrics
 from .mot import groundtruth_tracks, mot_to_tracks, read_mot, tracks_to_mot, write_mot
 from .run import TrackedVideo, detect_and_track, merge_tracks, split_track, track_detections, track_video
-from .trackers import TRACKERS_VERSION, PackageTracker
+from .trackers import DEFAULT_TRACKER, TRACKERS_VERSION, PackageTracker
 
 __all__ = [
+    "DEFAULT_TRACKER",
     "TRACKERS_VERSION",
     "PackageTracker",
     "TrackedVideo",

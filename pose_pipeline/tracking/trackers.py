@@ -89,6 +89,7 @@ class PackageTracker:
 # frame_rate None: the video's own rate in the tracking stage (30 fps where a tracker is built alone)
 _COMMON = {"lost_track_buffer": 30, "frame_rate": None, "minimum_consecutive_frames": 2}
 DEFAULT_FRAME_RATE = 30.0
+DEFAULT_TRACKER = "bytetrack"  # a tracking request that names no tracker gets this one
 
 
 @TRACKING.register(

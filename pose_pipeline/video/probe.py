@@ -19,7 +19,22 @@ from pathlib import Path
 import av
 import numpy as np
 
-__all__ = ["InvalidVideoError", "VideoProperties", "file_sha256", "probe_video"]
+__all__ = ["InvalidVideoError", "VideoProperties", "display_path", "ffmpeg_url", "file_sha256", "probe_video"]
+
+
+def display_path(path) -> str:
+    """`path` as printable text: bytes of a name that is not valid UTF-8 are shown escaped (``caf\\xe9.mp4``)."""
+    return os.fsencode(path).decode("utf-8", errors="backslashreplace")
+
+
+def ffmpeg_url(path) -> str:
+    """The URL under which FFmpeg opens exactly the local file `path`.
+
+    FFmpeg reads a name as ``protocol:rest`` when it starts with letters followed by a colon, so a file called
+    ``file:decoy.mp4`` would open ``decoy.mp4`` and ``2024-05-01T10:32:01.mp4`` would be refused as an unknown
+    protocol. An explicit ``file:`` protocol and an absolute path leave nothing to interpret.
+    """
+    return "file:" + os.path.abspath(os.fspath(path))
 
 
 class InvalidVideoError(ValueError):
@@ -28,7 +43,7 @@ class InvalidVideoError(ValueError):
     def __init__(self, path, reason: str):
         self.path = Path(path)
         self.reason = reason
-        super().__init__(f"{path}: {reason}")
+        super().__init__(f"{display_path(path)}: {reason}")
 
     def __reduce__(self):  # keep path and reason when the error crosses a process boundary (worker pools)
         return type(self), (self.path, self.reason)
@@ -137,7 +152,7 @@ def _open_video(path: Path, container_errors: list | None = None):
     `container_errors` are FFmpeg log lines captured while opening, used to explain a failure.
     """
     try:
-        container = av.open(str(path), mode="r")
+        container = av.open(ffmpeg_url(path), mode="r")
     except av.error.FFmpegError as error:
         raise InvalidVideoError(path, _diagnose_unopenable(path, _ffmpeg_reason(error, container_errors))) from None
     try:

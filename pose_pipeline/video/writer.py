@@ -10,6 +10,8 @@ from typing import Self
 import av
 import numpy as np
 
+from .probe import ffmpeg_url
+
 # Fixed encoder settings: every file the pipeline writes is encoded the same way, so
 # overlays and recompressed videos are comparable and reproducible.
 H264_OPTIONS = {"crf": "18", "preset": "veryfast"}
@@ -44,7 +46,7 @@ class VideoWriter:
         ticks_per_frame = math.ceil(_MIN_TICKS_PER_SECOND / self.rate.numerator) * self.rate.denominator
         self.time_base = Fraction(self.rate.denominator, self.rate.numerator * ticks_per_frame)
         self._ticks_per_frame = ticks_per_frame
-        self._container = av.open(str(self.path), mode="w")
+        self._container = av.open(ffmpeg_url(self.path), mode="w")
         try:
             self._stream = self._container.add_stream("libx264", rate=self.rate)
             self._stream.width, self._stream.height = self.size
