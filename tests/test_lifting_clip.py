@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from lifting_onnx_models import identity_clip_lifter, probe_lifter
 
 from pose_pipeline.lifting.joints import coco_to_h36m_standard
 from pose_pipeline.lifting.onnx_clip import OnnxClipLifter, crop_scale, leg_lengths
 from pose_pipeline.stages import LIFTING
+from tests.lifting_onnx_models import identity_clip_lifter, probe_lifter
 
 
 def test_crop_scale_by_hand():

@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-from lifting_onnx_models import expected_probe, probe_lifter, sequence_lifter
 
 from pose_pipeline.lifting.gaps import FILLED, MISSING, NoUsableFramesError
 from pose_pipeline.lifting.joints import GASTNET, JointSetMismatchError, coco_to_h36m_gastnet, coco_to_h36m_standard
@@ -15,6 +14,7 @@ from pose_pipeline.registry import MethodCall, run_methods
 from pose_pipeline.skeletons import H36M17
 from pose_pipeline.stages import LIFTING
 from pose_pipeline.weights import WeightsError, file_sha256
+from tests.lifting_onnx_models import expected_probe, probe_lifter, sequence_lifter
 
 WIDTH, HEIGHT = 640, 480
 
