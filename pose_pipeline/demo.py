@@ -196,6 +196,11 @@ def show_lifting(tracking_key: dict, echo) -> None:
     echo("3D accuracy of subject 0 against the synthetic ground truth (mm, after root alignment):")
     columns = ["lifting_method", "mpjpe", "pa_mpjpe", "n_mpjpe", "mpjve", "accel_error", "bone_cv", "num_frames"]
     echo(accuracy[columns].to_string(index=False))
+    from .schema.lifting import LiftingPersonVideo
+
+    overlays = (LiftingPersonVideo & tracking_key).keys()
+    for key in overlays:
+        echo(f"  3D overlay : {LiftingPersonVideo.fetch_path(key)}")
 
 
 def track_real_clip(echo) -> dict:
