@@ -34,7 +34,6 @@ from .video import VideoInfo
 
 STAGE = "lifting"
 schema = dj.Schema()
-CAMERA_FRAME = "camera axes, root-relative"  # what LiftingPerson.coordinate_frame holds for every lifter here
 
 
 @schema
