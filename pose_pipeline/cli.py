@@ -58,6 +58,38 @@ def db_drop_stages(first, yes):
 
 
 @main.command()
+@click.option("--grace", type=float, default=None,
+              help="Leave unreferenced files younger than this many seconds alone (a running job's file has no row "
+                   "yet). Default: 6 hours.")  # fmt: skip
+@click.option("--no-verify", is_flag=True, help="Only check that files exist; do not re-hash them.")
+@click.option("--remove", is_flag=True, help="Delete the orphan files and stale scratch folders found.")
+@click.option("--delete-damaged", is_flag=True,
+              help="Delete rows whose files are missing or damaged, with everything computed from them.")  # fmt: skip
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def fsck(grace, no_verify, remove, delete_damaged, yes):
+    """Check the stores against the database: list files no row references and rows whose files are missing
+    or do not match their sha256. Exit status 0: clean; 1: problems found (removed or not); 2: the check failed."""
+    from . import fsck as store_check
+
+    try:
+        report = store_check.check(grace=store_check.DEFAULT_GRACE if grace is None else grace, verify=not no_verify)
+    except Exception as error:  # noqa: BLE001 - any failure to read a store or a table is exit status 2
+        click.echo(f"fsck failed: {error}", err=True)
+        sys.exit(2)
+    click.echo(report.summary())
+    orphans, rows = len(report.orphans), len(report.bad_rows)
+    if remove and orphans and (yes or click.confirm(f"delete {orphans} orphan file(s)?")):
+        click.echo(f"removed {store_check.remove_orphans(report)} orphan file(s)")
+    scratch = len(report.stale_scratch)
+    if remove and scratch and (yes or click.confirm(f"delete {scratch} stale scratch folder(s) in the cache?")):
+        click.echo(f"removed {store_check.remove_stale_scratch(report)} stale scratch folder(s)")
+    question = f"delete {rows} row(s) with missing or damaged files, and everything computed from them?"
+    if delete_damaged and rows and (yes or click.confirm(question)):
+        click.echo(f"deleted {store_check.delete_damaged(report)} row(s); their files are now orphans")
+    sys.exit(0 if report.clean else 1)
+
+
+@main.command()
 def weights():
     """List the model weights (and shipped data) the pipeline knows: present, missing, corrupt or unverified."""
     import pandas as pd

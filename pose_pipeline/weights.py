@@ -8,8 +8,9 @@ it. Users download the files themselves and place them under ``3rdparty/`` or un
 ``require_weights(name)`` is what a wrapper calls before loading a model: it returns the file's path after
 checking that it exists and matches the manifest's size and sha256, or raises `WeightsError` saying which file,
 where it is expected and where to get it. A file whose manifest entry has no sha256 (not published by its
-authors) is accepted as "unverified". Hashes are cached per (path, size, modification time), so a file is hashed
-once per process, not at every call.
+authors) is accepted as "unverified". Hashes are cached per (path, device, inode, size, modification and change
+time), so a file is hashed once per process, not at every call, and a file changed in place is hashed again even when
+its size and modification time were kept (``touch -r``, a copy with ``cp -p``): writing always moves the change time.
 
 ``weights_status()`` tabulates every entry: present, unverified, missing or corrupt.
 
@@ -43,7 +44,7 @@ PRESENT, UNVERIFIED, MISSING, CORRUPT = "present", "unverified", "missing", "cor
 SECTIONS = {"models": "model", "data": "data"}  # manifest section -> what its files are called in messages
 
 _FIELDS = {"name", "path", "url", "license", "used_by", "sha256", "size", "archive_member", "notes"}
-_hash_cache: dict[tuple[str, int, int], str] = {}
+_hash_cache: dict[tuple, str] = {}
 _loaded_files: ContextVar[dict[str, dict] | None] = ContextVar("pose_pipeline_model_files", default=None)
 
 
@@ -150,9 +151,9 @@ def weights_dirs(manifest: str | os.PathLike | None = None) -> list[Path]:
 
 
 def file_sha256(path: Path) -> str:
-    """sha256 of a file, cached per (resolved path, size, modification time)."""
+    """sha256 of a file, cached per (resolved path, device, inode, size, modification time, change time)."""
     stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    key = (str(path.resolve()), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
     digest = _hash_cache.get(key)
     if digest is None:
         with open(path, "rb") as f:

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from annotation_browser import CHROMIUM, CHROMIUM_ARGS, JupyterLab, write_notebook
-from annotation_data import N_FRAMES, SWAP, prepare_tracking_result, tracking_schema
+
+from tests.annotation_browser import CHROMIUM, CHROMIUM_ARGS, JupyterLab, write_notebook
+from tests.annotation_data import N_FRAMES, SWAP, prepare_tracking_result, tracking_schema
 
 SCREENSHOT = Path(tempfile.gettempdir()) / "pose_pipeline_annotation_browser.png"
 TIMEOUT_MS = 45_000  # the first widget render waits for JupyterLab, the kernel and the pipeline's imports

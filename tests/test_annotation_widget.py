@@ -10,11 +10,11 @@ import cv2
 import nbformat
 import numpy as np
 import pytest
-from annotation_data import GAP, N_FRAMES, SWAP, prepare_tracking_result, tracking_schema
 from nbclient import NotebookClient
 
 from pose_pipeline.annotation import AnnotationWidget, timeline_svg, track_spans
 from pose_pipeline.visualize import blur_regions, head_regions, track_color
+from tests.annotation_data import GAP, N_FRAMES, SWAP, prepare_tracking_result, tracking_schema
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "02_annotate_tracklets.ipynb"
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,9 +18,7 @@ from pose_pipeline.stages import DETECTION
 from pose_pipeline.synthetic import crossing_scene, empty_scene, render_scene, walking_scene
 from pose_pipeline.video import VideoReader
 from pose_pipeline.weights import WeightsError
-
-sys.path.insert(0, str(Path(__file__).parent))
-from onnx_models import probe_detector, probe_score
+from tests.onnx_models import probe_detector, probe_score
 
 # --- helpers ----------------------------------------------------------------------------------------------------
 

@@ -21,9 +21,7 @@ from pose_pipeline.keypoints.decode import decode_heatmaps, decode_simcc
 from pose_pipeline.skeletons import COCO17, JointSet, get_joint_set, register_joint_set
 from pose_pipeline.stages import TOP_DOWN
 from pose_pipeline.weights import WeightsError
-
-sys.path.insert(0, str(Path(__file__).parent))
-from pose_onnx_models import MEAN, STD, centroid_model, probe_model
+from tests.pose_onnx_models import MEAN, STD, centroid_model, probe_model
 
 RGB = register_joint_set(JointSet("test-RGB", ("red", "green", "blue"), ()))
 BODY = (192, 256)  # RTMPose body input, W x H

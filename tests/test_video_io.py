@@ -7,16 +7,12 @@ from __future__ import annotations
 
 import hashlib
 import random
-import sys
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-from bad_videos import EXPECTED_REASONS, make_bad_videos, make_good_video, mp4_boxes, pattern_frame
 
 from pose_pipeline.video import (
     InvalidVideoError,
@@ -28,6 +24,7 @@ from pose_pipeline.video import (
     video_map,
     video_overlay,
 )
+from tests.bad_videos import EXPECTED_REASONS, make_bad_videos, make_good_video, mp4_boxes, pattern_frame
 
 N_FRAMES, SIZE, FPS = 60, (160, 120), 30.0
 

@@ -102,6 +102,28 @@ def test_hash_is_cached_until_the_file_changes(manifest, monkeypatch):
     assert len(calls) == 2
 
 
+def test_a_file_changed_in_place_with_the_same_size_and_mtime_is_hashed_again(manifest, monkeypatch):
+    """Size and modification time can be kept while the content changes (``touch -r``, ``cp -p``, a tool that
+    restores them); the change time and inode cannot be set back, so the cached hash is not trusted."""
+    monkeypatch.setattr(weights, "_hash_cache", {})
+    path = manifest.parent / "models" / "good.onnx"
+    require_weights("good", manifest)
+    before = path.stat()
+    with open(path, "r+b") as f:  # in place: same inode
+        f.write(GOOD[::-1])
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = path.stat()
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (before.st_size, before.st_mtime_ns, before.st_ino)
+    with pytest.raises(WeightsError, match="does not match"):
+        require_weights("good", manifest)
+
+    replacement = path.with_name("replacement.onnx")  # a new file moved over it, size and mtime copied
+    replacement.write_bytes(GOOD)
+    os.utime(replacement, ns=(before.st_atime_ns, before.st_mtime_ns))
+    os.replace(replacement, path)
+    assert require_weights("good", manifest) == path
+
+
 def test_directories_in_the_environment_are_searched_first(manifest, tmp_path, monkeypatch):
     elsewhere = tmp_path / "elsewhere"
     (elsewhere / "models").mkdir(parents=True)

@@ -40,6 +40,7 @@ LOOKUP_DEFINITION = """
 logger = logging.getLogger(__name__)
 _active_prefix: str | None = None
 _extra_modules: list = []  # user schema modules activated with activate_module()
+_read_only: dict[str, bool] = {}  # schema name -> the account may not create or insert there
 
 
 def stage_modules():
@@ -50,6 +51,11 @@ def stage_modules():
 def activate(create_tables: bool = True) -> None:
     """Connect and bind every stage schema to the database. Idempotent for the same prefix."""
     global _active_prefix
+    from .. import privileges
+    from .files import install_rollback_cleanup
+
+    install_rollback_cleanup()  # files written inside a rolled-back transaction are removed
+    privileges.install()  # refusals name the missing privilege; PostgreSQL keys readable by SELECT-only accounts
     conn = database.connect()
     prefix = database.schema_prefix()
     if _active_prefix is not None and _active_prefix != prefix:
@@ -70,23 +76,34 @@ def activate_module(module, create_tables: bool = True) -> None:
 
 
 def _activate_one(module, conn, create_tables: bool) -> None:
+    from ..privileges import missing_schema_message, schema_access
+
     name = database.schema_name(module.STAGE)
     # Workers started together would otherwise race to declare the same tables (PostgreSQL then fails on an
     # index that "already exists"): one process at a time declares, the others find everything in place.
     with _server_lock(conn, f"{name}.declare"):
-        if conn.adapter.backend == "mysql":
+        # A read-only account (SELECT only) binds to what exists: it creates nothing and fills no Lookup rows.
+        access = schema_access(conn, name)
+        if not access.exists and not access.can_create:
+            from ..privileges import PrivilegeError
+
+            raise PrivilegeError(missing_schema_message(conn, access))
+        create = create_tables and access.can_create
+        if conn.adapter.backend == "mysql" and not access.exists:
             # Binary collation so that keys differing only in case ("Nose", "nose") stay distinct, whatever the
             # server's default; DataJoint would otherwise create the schema with the server's collation.
             conn.query(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
         _refuse_old_layouts(module, conn, name)  # before anything is declared beside an old table
-        module.schema.activate(name, connection=conn, create_schema=create_tables, create_tables=create_tables)
-        if create_tables:
+        module.schema.activate(name, connection=conn, create_schema=create, create_tables=create)
+        if create and access.can_insert:
             for table in _computed_in(module):
                 table.jobs  # noqa: B018 - DataJoint declares a jobs table on first access; do it under the lock
             if hasattr(module, "store_built_in"):
                 module.store_built_in()
-        for lookup in getattr(module, "METHOD_LOOKUPS", ()):
-            sync_lookup(lookup)
+        if access.can_insert:
+            for lookup in getattr(module, "METHOD_LOOKUPS", ()):
+                sync_lookup(lookup)
+        _read_only[name] = access.read_only
 
 
 def _refuse_old_layouts(module, conn, name: str) -> None:
@@ -170,6 +187,12 @@ def is_active() -> bool:
     return _active_prefix is not None
 
 
+def is_read_only() -> bool:
+    """True when the account may not create tables or insert rows in some stage schema (a SELECT-only account:
+    queries, exports and ``pose-pipeline status`` work; inserts are refused naming the missing privilege)."""
+    return any(_read_only.values())
+
+
 def computed_tables() -> list[type[dj.Table]]:
     """Every Computed/Imported table of the active pipeline, in dependency order (parents first)."""
     if not is_active():
@@ -214,4 +237,5 @@ def deactivate(drop: bool = False) -> None:
         schema.database = None
         schema.connection = None
     _extra_modules.clear()
+    _read_only.clear()
     _active_prefix = None

@@ -7,34 +7,139 @@ every other stored file are streamed instead, and their sha256 is computed while
 managed cache under its checksum (so identical files are fetched once, whatever table holds them), verified, and
 only then renamed into place; a cached copy is verified again every time it is handed out, so a damaged copy is
 never used. Verifying streams the file through sha256, cheap beside decoding it (see the video-reader benchmark).
+
+A file written into a store is never left there without its row: `staged_insert` removes it when the insert fails
+for any reason, Ctrl-C, ``sys.exit`` and SIGTERM included (SIGTERM, when nothing else handles it, is turned into
+`Terminated` for the duration of the copy), and when the transaction it was written in is rolled back
+(`install_rollback_cleanup`, done by ``schema.activate``). Only SIGKILL or a power cut can leave one behind:
+``pose-pipeline fsck`` finds those.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
+import signal
+import threading
+from contextlib import contextmanager
 from pathlib import Path
+
+import datajoint as dj
+from datajoint.staged_insert import StagedInsert
 
 from .. import database
 from ..video.probe import file_sha256
 
 COPY_CHUNK = 16 * 1024 * 1024
+logger = logging.getLogger(__name__)
 
 
 class ChecksumError(OSError):
     """A stored or cached file does not match the checksum recorded when it was stored."""
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived while a file was being written into a store (raised by `terminate_as_exception`)."""
+
+
+@contextmanager
+def terminate_as_exception():
+    """Turn SIGTERM into `Terminated` inside the block, so ``finally`` clauses and cleanups run.
+
+    Only when SIGTERM would otherwise kill the process at once (the default action) and only in the main thread:
+    a handler someone else installed (the worker's, or populate's, which raises SystemExit) is left in charge.
+    """
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is not (
+        signal.SIG_DFL
+    ):
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Terminated("SIGTERM received while writing a file into a store")
+
+    signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@contextmanager
+def staged_insert(table):
+    """DataJoint's ``table.staged_insert1``, with the written files removed on *every* failure.
+
+    DataJoint's own context manager cleans up only on ``Exception``: Ctrl-C, ``sys.exit`` or SIGTERM during the copy
+    left a partial file (for a source video: identifiable data) in the store with no row. (Upstream-shaped note:
+    ``datajoint.staged_insert.staged_insert1`` should catch ``BaseException`` for its cleanup.) A file written
+    inside a transaction is also removed if that transaction is rolled back (`install_rollback_cleanup`).
+    """
+    staged = StagedInsert(table() if isinstance(table, type) else table)
+    try:
+        with terminate_as_exception():
+            yield staged
+            staged._finalize()
+    except BaseException:
+        staged._cleanup()
+        raise
+    connection = staged._table.connection
+    if connection.in_transaction:
+        _written_in_transaction(connection).append(staged)
+
+
+def _written_in_transaction(connection) -> list[StagedInsert]:
+    written = connection.__dict__.get("_pose_pipeline_written")
+    if written is None:
+        written = connection.__dict__["_pose_pipeline_written"] = []
+    return written
+
+
+def install_rollback_cleanup() -> None:
+    """Make every DataJoint connection remove the files written into stores inside a transaction when that
+    transaction is rolled back (populate does so when ``make()`` fails), and forget them when it commits.
+
+    The files are removed even when the rollback itself fails: a connection lost mid-transaction is rolled back by
+    the server. Idempotent. (Upstream-shaped note: DataJoint's ``Connection`` has no hook for this; object stores
+    and transactions are not coordinated there.)
+    """
+    connection_class = dj.Connection
+    if getattr(connection_class, "_pose_pipeline_rollback_cleanup", False):
+        return
+    cancel, commit = connection_class.cancel_transaction, connection_class.commit_transaction
+
+    def cancel_transaction(self) -> None:
+        try:
+            cancel(self)
+        finally:
+            written = self.__dict__.pop("_pose_pipeline_written", None) or []
+            for staged in written:
+                staged._cleanup()
+            if written:
+                logger.info("transaction rolled back: removed %d file(s) written in it", len(written))
+
+    def commit_transaction(self) -> None:
+        try:
+            commit(self)
+        finally:  # committed or not, never delete files a committed row may reference
+            self.__dict__.pop("_pose_pipeline_written", None)
+
+    connection_class.cancel_transaction = cancel_transaction
+    connection_class.commit_transaction = commit_transaction
+    connection_class._pose_pipeline_rollback_cleanup = True
+
+
 def insert_with_file(table, row: dict, field: str, path: Path, sha256_field: str | None = "sha256") -> str:
     """Insert ``row`` into ``table`` with the file at ``path`` streamed into its ``<object@...>`` ``field``, and
     return the file's sha256, computed while copying (and stored in ``sha256_field`` unless that is None).
 
-    On any failure nothing is inserted and the partial object is removed from the store.
+    On any failure (interrupts and SIGTERM included, see `staged_insert`) nothing is inserted and the partial
+    object is removed from the store.
     """
     path = Path(path)
     digest = hashlib.sha256()
-    with table.staged_insert1 as staged:
+    with staged_insert(table) as staged:
         staged.rec.update(row)
         _clear_stale_attempts(table, staged, field, path.suffix)
         with open(path, "rb") as source, staged.open(field, path.suffix) as target:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Self
 
 import av
@@ -43,7 +45,14 @@ class VideoReader:
             raise ValueError(f"format must be one of {_FORMATS}, got {format!r}")
         self.path = _check_path(path)
         self.format = format
-        self._container, self._stream = _open_video(self.path)
+        # Our own handle on the file: `properties` and a re-open still read it when the path is deleted or replaced
+        # under us (e.g. the managed cache is cleared while the reader is open).
+        self._file = open(self.path, "rb")  # noqa: SIM115 - closed in close()
+        try:
+            self._container, self._stream = _open_video(self.path)
+        except BaseException:
+            self._file.close()
+            raise
         self._stream.thread_type = "AUTO"  # frame + slice threading: decoding is the bottleneck
         self._decoder = None  # iterator of decoded frames, positioned before frame self._next_index
         self._next_index: int | None = 0
@@ -72,8 +81,30 @@ class VideoReader:
     def properties(self) -> VideoProperties:
         """Full properties from `probe_video` (decodes the whole file once, then cached)."""
         if self._properties is None:
-            self._properties = probe_video(self.path)
+            source = self._source()
+            try:
+                self._properties = probe_video(source)
+            except InvalidVideoError as error:
+                if source == self.path:
+                    raise
+                raise InvalidVideoError(self.path, error.reason) from None
         return self._properties
+
+    def _source(self) -> Path:
+        """The path to open the reader's file by: its own path while that is still the same file, else (deleted or
+        replaced since) the reader's open handle, through the ``/dev/fd`` directory."""
+        if self._file.closed:
+            raise ValueError(f"{self.path}: reader is closed")
+        try:
+            current, ours = os.stat(self.path), os.fstat(self._file.fileno())
+            if (current.st_dev, current.st_ino) == (ours.st_dev, ours.st_ino):
+                return self.path
+        except FileNotFoundError:
+            pass
+        handle = Path(f"/dev/fd/{self._file.fileno()}")
+        if not handle.exists():
+            raise InvalidVideoError(self.path, "the file was deleted or replaced while the reader was open")
+        return handle
 
     def __len__(self) -> int:
         if self._length is None:
@@ -205,8 +236,9 @@ class VideoReader:
         try:
             self._container.seek(0, backward=True)
         except av.error.FFmpegError:
-            self.close()
-            self._container, self._stream = _open_video(self.path)
+            source = self._source()
+            self._close_container()
+            self._container, self._stream = _open_video(source)
             self._stream.thread_type = "AUTO"
 
     def _packet_index(self) -> _PacketIndex | None:
@@ -222,6 +254,10 @@ class VideoReader:
 
     def close(self) -> None:
         """Release the file and the decoder; safe to call twice."""
+        self._close_container()
+        self._file.close()
+
+    def _close_container(self) -> None:
         if self._container is None:
             return
         try:
