@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+from pose_pipeline import fsck
 from pose_pipeline.lifting.metrics import lifting_accuracy
 from pose_pipeline.schema.joint_sets import JointSet
 from pose_pipeline.schema.keypoints import TopDownMethod, TopDownPerson
@@ -77,6 +78,11 @@ def test_lifted_walker(subject):
     joints = (LiftingAccuracy.Joint & two_d).to_dicts(order_by="joint_index")
     assert [j["joint_name"] for j in joints] == list(H36M17.joints) and joints[0]["mpjpe"] == pytest.approx(0)
     assert accuracy["pa_mpjpe"] < THRESHOLD_PA_MPJPE, accuracy
+
+    # the 3D array lives in the derived store (<array@derived>): fsck sees it as referenced and intact
+    report = fsck.check(grace=0)
+    assert not [o for o in report.orphans if "lifting" in o.path], report.summary()
+    assert not report.bad_rows, report.summary()
 
 
 def test_two_lifter_settings_compared_in_one_query(subject):
