@@ -1,4 +1,6 @@
-"""A fix for a DataJoint 2.3.5 bug that breaks the pipeline on MariaDB.
+"""Fixes for DataJoint 2.3.5 bugs that the pipeline runs into, each with the change we would propose upstream.
+
+The first breaks the pipeline on MariaDB.
 
 DataJoint issue #1451: store codecs (``<attach@store>``, ``<blob@store>``, ``<npy@store>``...) keep their
 metadata in a JSON column. MariaDB reports JSON columns as ``longtext``, and for codec columns the heading
@@ -32,6 +34,14 @@ A fourth fix concerns workers (see `pose_pipeline.owned_jobs`): ``Connection.con
 ``connection_id`` after a reconnect, and ``Job.reserve/complete/error`` neither record the live connection nor check
 who holds the job. Upstream-shaped note: ``connect()`` should re-read the id (``self.connection_id =
 self.adapter.get_connection_id(self._conn)``), and the jobs table should let the server fill it.
+
+A fifth fix keeps the garbage collector from taking files that rows still reference. DataJoint 2.3.5 decides
+whether a column is stored hash-addressed (``Attribute.is_hash_object``) by the codec's *name* (``"blob"``,
+``"attach"``, ``"hash"``), so a codec that subclasses ``BlobCodec`` under its own name (this project's
+``<array@derived>``: a blob without zlib, `pose_pipeline.schema.codecs`) stores its files in ``_hash/`` but is not
+scanned for references: ``GarbageCollector`` (and ``pose-pipeline fsck --remove``) would delete every such file.
+Upstream-shaped fix: classify by type, as ``is_schema_object`` already does for ``SchemaCodec`` subclasses
+(DataJoint #1469). ``tests/test_lifting_stage.py`` proves fsck sees a stored 3D result as referenced.
 """
 
 from __future__ import annotations
@@ -45,6 +55,8 @@ from datajoint import expression as _expression
 from datajoint import heading as _heading
 from datajoint import jobs as _jobs
 from datajoint import table as _table
+from datajoint.builtin_codecs.attach import AttachCodec
+from datajoint.builtin_codecs.blob import BlobCodec
 from datajoint.codecs import resolve_dtype
 from datajoint.declare import TYPE_PATTERN
 from datajoint.errors import DataJointError
@@ -126,6 +138,15 @@ def _connect_with_live_id(self) -> None:
         owned_jobs.follow_connection(self)
 
 
+_original_is_hash_object = _heading.Attribute.is_hash_object
+
+
+def _is_hash_object_by_type(self) -> bool:
+    if isinstance(self.codec, BlobCodec | AttachCodec) and self.store is not None:
+        return True
+    return _original_is_hash_object.fget(self)
+
+
 def apply_fixes() -> None:
     """Install the fixes once."""
     from . import owned_jobs
@@ -134,6 +155,8 @@ def apply_fixes() -> None:
         _connection.Connection.connect = _connect_with_live_id
     for name in ("reserve", "complete", "error"):
         setattr(_jobs.Job, name, getattr(owned_jobs, name))
+    if _heading.Attribute.is_hash_object.fget is not _is_hash_object_by_type:
+        _heading.Attribute.is_hash_object = property(_is_hash_object_by_type)
     if _heading.Heading._init_from_database is not _init_from_database_with_codec_json:
         _heading.Heading._init_from_database = _init_from_database_with_codec_json
     if _jobs.Job._get_fk_derived_pk_attrs is not _fk_derived_pk_attrs_as_core_types:

@@ -14,6 +14,7 @@ DEMO_PROJECT = "demo"
 DEMO_TRACKING = {"tracking_method": "bytetrack", "detector": "motion"}
 REAL_CLIP = "sports2d_demo"  # the manifest's data entry (3rdparty/data/sports2d/sports2d_demo.mp4)
 DEMO_2D_METHOD = "synthetic_pose"  # the project's own model: no pretrained weights can be downloaded here
+DEMO_LIFTER = "synthetic_lifter"  # the project's own lifter, trained on synthetic walkers
 REAL_2D_METHOD = "blazepose"  # shipped real weights (3rdparty/blazepose): real people
 # The face blur reads BlazePose's face landmarks through the COCO-17 mapping (nose, eyes, ears)
 REAL_FACE_REQUEST = {"face_method": REAL_2D_METHOD, "params": {"joint_set": "COCO-17"}}
@@ -66,9 +67,14 @@ def run_demo(workdir: Path | None = None, echo=print) -> dict:
     run_workers(echo)
     show_results(tracking_key, echo)
 
-    echo("\n== 7. a real clip: the Sports2D demo video (one outdoor camera, two people, a tree, sun flare)")
+    echo("\n== 7. workers: 3D lifting (the project's own lifter), accuracy against the scene's 3D joints")
+    request_lifting(tracking_key, truth)
+    run_workers(echo)
+    show_lifting(tracking_key, echo)
+
+    echo("\n== 8. a real clip: the Sports2D demo video (one outdoor camera, two people, a tree, sun flare)")
     real_key = track_real_clip(echo)
-    echo("\n== 8. workers: BlazePose 2D keypoints of the real subject, every face blurred, overlays")
+    echo("\n== 9. workers: BlazePose 2D keypoints of the real subject, every face blurred, overlays")
     real_clip_keypoints_and_overlays(real_key, echo)
 
     echo(
@@ -163,6 +169,38 @@ def show_results(tracking_key: dict, echo) -> None:
     echo(f"  tracklets : {TrackingBboxVideo.fetch_path(blurred)}")
     person = {**blurred, "subject_id": 0, "top_down_method": DEMO_2D_METHOD}
     echo(f"  keypoints : {TopDownPersonVideo.fetch_path(person)}")
+
+
+def request_lifting(tracking_key: dict, truth) -> None:
+    """Lift subject 0's 2D keypoints with the project's lifter and store the synthetic person's 3D joints."""
+    from .schema.keypoints import TopDownPerson
+    from .schema.lifting import LiftingGroundTruth, LiftingMethod, insert_lifting_ground_truth, synthetic_ground_truth
+
+    subject = {**tracking_key, "subject_id": 0}
+    results = (TopDownPerson & subject & {"top_down_method": DEMO_2D_METHOD}).keys()
+    for two_d in results:
+        LiftingMethod.insert1({**two_d, "lifting_method": DEMO_LIFTER}, skip_duplicates=True)
+    if not LiftingGroundTruth & subject:
+        insert_lifting_ground_truth(subject, synthetic_ground_truth(truth, 0), "COCO-17", "synthetic")
+
+
+def show_lifting(tracking_key: dict, echo) -> None:
+    from .schema.lifting import LiftingAccuracy, LiftingPerson
+
+    lifted = (LiftingPerson & tracking_key).to_dicts()
+    for row in lifted:
+        echo(f"LiftingPerson ({row['lifting_method']}): {row['keypoints_3d'].shape} {row['joint_set']}, units "
+             f"{row['units']}, {row['coordinate_frame']}, from {row['input_joint_set']} by {row['conversion']}, "
+             f"{row['num_missing']} frames missing")  # fmt: skip
+    accuracy = (LiftingAccuracy & tracking_key).to_pandas().reset_index()
+    echo("3D accuracy of subject 0 against the synthetic ground truth (mm, after root alignment):")
+    columns = ["lifting_method", "mpjpe", "pa_mpjpe", "n_mpjpe", "mpjve", "accel_error", "bone_cv", "num_frames"]
+    echo(accuracy[columns].to_string(index=False))
+    from .schema.lifting import LiftingPersonVideo
+
+    overlays = (LiftingPersonVideo & tracking_key).keys()
+    for key in overlays:
+        echo(f"  3D overlay : {LiftingPersonVideo.fetch_path(key)}")
 
 
 def track_real_clip(echo) -> dict:

@@ -15,6 +15,7 @@ PURE = [
     "detection",
     "keypoints",
     "tracking",
+    "lifting",
     "dlc",
     "video",
     "synthetic",
