@@ -14,11 +14,11 @@ def test_backbone_builds_and_runs(name, tmp_path):
     import torch
     from deeplabcut.pose_estimation_pytorch.config import PoseConfig
     from deeplabcut.pose_estimation_pytorch.models import PoseModel
-    from tests.test_dlc_data import reaching_frames
 
     from pose_pipeline.dlc.backbones import apply_backbone, make_weight_init_file
     from pose_pipeline.dlc.engine import require_deeplabcut
     from pose_pipeline.dlc.project import write_dlc_project
+    from tests.test_dlc_data import reaching_frames
 
     require_deeplabcut()
     frames = reaching_frames(4)
