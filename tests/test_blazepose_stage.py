@@ -112,3 +112,32 @@ def detail(image):
     image = image.astype(np.float32)
     high = image - cv2.GaussianBlur(image, (0, 0), 1.0)
     return np.sqrt(np.maximum(cv2.boxFilter((high**2).mean(axis=-1), -1, (5, 5)), 0))
+
+
+def test_blazepose_world_landmarks_lift_the_real_subject(walker):
+    """BlazePose's world landmarks as a lifting method: metric, hip-centred 3D of the real walker, said so in its
+    row; where she has a box, her thighs and shins have human lengths (the model's metric estimate)."""
+    from pose_pipeline.schema.lifting import LiftingMethod, LiftingPerson
+    from pose_pipeline.skeletons import H36M17
+    from pose_pipeline.weights import file_sha256, require_weights
+
+    TopDownMethod.insert1({**walker, "top_down_method": "blazepose", "params": {"joint_set": "COCO-17"}})
+    TopDownPerson.populate(walker)
+    [two_d] = (TopDownPerson & walker).keys()
+    LiftingMethod.insert1({**two_d, "lifting_method": "blazepose_world"})
+    LiftingPerson.populate(two_d)
+    row = (LiftingPerson & two_d).fetch1()
+    assert (row["units"], row["joint_set"], row["root_joint"]) == ("m", "H36M-17", "root")
+    assert row["coordinate_frame"].startswith("BlazePose world: hip-centred")
+    assert row["input_joint_set"] == "BlazePose-33" and row["conversion"] == "h36m_standard"
+    [method] = row["provenance"]["methods"]
+    assert method["model_files"][0]["sha256"] == file_sha256(require_weights("blazepose_full"))
+
+    present = (PersonBbox & walker).fetch1("present")
+    points, status = row["keypoints_3d"], row["frame_status"]
+    assert (status[~present] == 2).all() and np.isnan(points[~present]).all()
+    lifted = present & (status == 0)
+    assert lifted.sum() > 0.9 * present.sum(), (lifted.sum(), present.sum())
+    for a, b in [("right_hip", "right_knee"), ("left_hip", "left_knee"), ("right_knee", "right_foot")]:
+        length = np.linalg.norm(points[lifted, H36M17.index(a)] - points[lifted, H36M17.index(b)], axis=-1)
+        assert 0.25 < np.median(length) < 0.6, (a, b, np.median(length))

@@ -1,9 +1,11 @@
-"""The registered lifting methods: VideoPose3D exports and the project's own synthetic lifter."""
+"""The registered lifting methods: VideoPose3D, GAST-Net and MotionBERT exports, the project's own synthetic lifter,
+and BlazePose's world landmarks (metric 3D from the frames themselves)."""
 
 from __future__ import annotations
 
 from pose_pipeline.stages import LIFTING
 
+from .blazepose_world import BlazePoseWorldLifter
 from .joints import GASTNET, STANDARD
 from .onnx_clip import OnnxClipLifter
 from .onnx_lifter import OnnxWindowLifter, model_file
@@ -104,3 +106,19 @@ def synthetic_lifter(**params) -> OnnxWindowLifter:
     manifest entry."""
     path, extra = model_file(SYNTHETIC_WEIGHTS, None, None)
     return OnnxWindowLifter(path, window=extra["window"], normalisation=extra["normalisation"], **params)
+
+
+@LIFTING.register(
+    "blazepose_world",
+    version="1.0",
+    params={"model_path": None, "min_pose_score": 0.5, "device": "auto", "threads": 0},
+    description="BlazePose's world landmarks (shipped model, onnxruntime) on the subject's box in every frame: "
+    "metric, hip-centred (the model's own size estimate, not calibrated), the 17 COCO joints mapped to H36M-17 by "
+    "the standard conversion. Lifts from the video frames, not from the 2D row.",
+    device="any",
+)
+def blazepose_world(**params) -> BlazePoseWorldLifter:
+    """Build a `BlazePoseWorldLifter` on the shipped, checksum-verified BlazePose model (or ``model_path``)."""
+    from pose_pipeline.keypoints.blazepose import blazepose
+
+    return BlazePoseWorldLifter(blazepose(**params))

@@ -22,6 +22,7 @@ from ..lifting.metrics import METRICS
 from ..registry import MethodCall
 from ..skeletons import H36M17, get_joint_set
 from ..stages import LIFTING
+from ..video import VideoReader
 from . import LOOKUP_DEFINITION, nan_to_null
 from . import codecs as _codecs  # noqa: F401 - registers <array>
 from .joint_sets import JointSet, store_joint_set  # noqa: F401 - JointSet is named in definitions
@@ -29,8 +30,8 @@ from .keypoints import TopDownPerson
 from .overlays import BlurredVideo, _fetch_video_field, _write_overlay  # noqa: F401 - BlurredVideo is named in a definition
 from .requests import MethodRequest
 from .runs import PROVENANCE_DEFINITION, run_stage
-from .tracking import PersonBboxValid, TrackingBbox
-from .video import VideoInfo
+from .tracking import PersonBbox, PersonBboxValid, TrackingBbox
+from .video import VideoInfo, fetch_video
 
 STAGE = "lifting"
 schema = dj.Schema()
@@ -90,8 +91,14 @@ class LiftingPerson(dj.Computed):
         width, height = (VideoInfo & key).fetch1("width", "height")
         _refuse_unliftable(key, keypoints, joint_set, params)  # before any model is loaded
 
-        result, columns = run_stage(lambda lifter: lifter(keypoints, joint_set, (width, height)),
-                                    MethodCall(LIFTING, key["lifting_method"], params), n_frames=len(keypoints))  # fmt: skip
+        def lift(lifter):
+            if getattr(lifter, "needs_video", False):  # lifts from the frames (blazepose_world), not the 2D row
+                boxes = (PersonBbox & key).fetch1("boxes")
+                with VideoReader(fetch_video(key)) as frames:
+                    return lifter.lift_video(frames, boxes)
+            return lifter(keypoints, joint_set, (width, height))
+
+        result, columns = run_stage(lift, MethodCall(LIFTING, key["lifting_method"], params), n_frames=len(keypoints))
         self.insert1(
             {
                 **key,
