@@ -17,6 +17,7 @@ DEMO_2D_METHOD = "synthetic_pose"  # the project's own model: no pretrained weig
 DEMO_LIFTER = "synthetic_lifter"  # the project's own lifter, trained on synthetic walkers
 REAL_2D_METHOD = "blazepose"  # shipped real weights (3rdparty/blazepose): real people
 # The face blur reads BlazePose's face landmarks through the COCO-17 mapping (nose, eyes, ears)
+REAL_3D_METHOD = "blazepose_world"  # BlazePose's metric world landmarks, lifted from the frames
 REAL_FACE_REQUEST = {"face_method": REAL_2D_METHOD, "params": {"joint_set": "COCO-17"}}
 
 
@@ -74,7 +75,7 @@ def run_demo(workdir: Path | None = None, echo=print) -> dict:
 
     echo("\n== 8. a real clip: the Sports2D demo video (one outdoor camera, two people, a tree, sun flare)")
     real_key = track_real_clip(echo)
-    echo("\n== 9. workers: BlazePose 2D keypoints of the real subject, every face blurred, overlays")
+    echo("\n== 9. workers: BlazePose 2D and metric 3D of the real subject, every face blurred, overlays")
     real_clip_keypoints_and_overlays(real_key, echo)
 
     echo(
@@ -249,8 +250,10 @@ def real_clip_keypoints_and_overlays(tracking_key: dict, echo) -> None:
     import numpy as np
 
     from .schema.keypoints import TopDownMethod, TopDownPerson
+    from .schema.lifting import LiftingMethod, LiftingPerson, LiftingPersonVideo
     from .schema.overlays import BlurMethod, BlurredVideo, TopDownPersonVideo, TrackingBboxVideo
     from .schema.tracking import PersonBbox
+    from .skeletons import H36M17
 
     subject = {**tracking_key, "subject_id": 0}
     if not PersonBbox & subject:
@@ -266,9 +269,19 @@ def real_clip_keypoints_and_overlays(tracking_key: dict, echo) -> None:
     confident = np.nan_to_num(keypoints[present, :, 2]) > 0.5
     echo(f"TopDownPerson ({joint_set}): {len(keypoints)} frames; in the {present.sum()} frames with a box, "
          f"{confident.mean():.0%} of the landmarks are confident (visibility > 0.5)")  # fmt: skip
+    # real metric 3D from the real video: BlazePose's world landmarks as a lifting method
+    [two_d] = person.keys()
+    LiftingMethod.insert1({**two_d, "lifting_method": REAL_3D_METHOD}, skip_duplicates=True)
+    run_workers(echo)
+    lifted = LiftingPerson & two_d & {"lifting_method": REAL_3D_METHOD}
+    points, units, frame, status = lifted.fetch1("keypoints_3d", "units", "coordinate_frame", "frame_status")
+    thigh = np.linalg.norm(points[:, H36M17.index("right_hip")] - points[:, H36M17.index("right_knee")], axis=-1)
+    echo(f"LiftingPerson ({REAL_3D_METHOD}): {(status == 0).sum()} frames in {units}, {frame}; "
+         f"median thigh {np.nanmedian(thigh):.2f} {units}")  # fmt: skip
     blurred = BlurredVideo & tracking_key & {"face_method": REAL_2D_METHOD}
     echo(f"BlurredVideo: {blurred.fetch1('faces_blurred')} faces blurred over the clip")
     echo("overlays of the real clip, made from the face-blurred video:")
     faces = {**tracking_key, "face_method": REAL_2D_METHOD}
     echo(f"  tracklets : {TrackingBboxVideo.fetch_path(faces)}")
     echo(f"  keypoints : {TopDownPersonVideo.fetch_path({**faces, **subject, 'top_down_method': REAL_2D_METHOD})}")
+    echo(f"  3D        : {LiftingPersonVideo.fetch_path({**faces, **two_d, 'lifting_method': REAL_3D_METHOD})}")

@@ -123,6 +123,19 @@ def test_halpe_and_wholebody_map_through_their_coco_subset(joint_set, n):
     np.testing.assert_array_equal(out, coco_to_h36m_gastnet(coco()))
 
 
+def test_blazepose_maps_through_its_coco_joints():
+    """BlazePose-33 holds COCO-17's joints in its own order (nose 0, left eye 2, ..., right ankle 28): each lands
+    where COCO-17's would, so a BlazePose 2D result feeds every lifter."""
+    from pose_pipeline.skeletons import BLAZEPOSE33
+
+    blaze = np.full((1, 33, 2), 999.0)  # joints COCO-17 lacks (mouth, fingers, heels, toes) must not leak in
+    for coco_index, name in enumerate(COCO17.joints):
+        blaze[0, BLAZEPOSE33.index(name)] = coco()[0, coco_index]
+    out, name = to_h36m(blaze, "BlazePose-33", STANDARD)
+    assert name == STANDARD
+    np.testing.assert_array_equal(out, to_h36m(coco(), "COCO-17", STANDARD)[0])
+
+
 def test_to_h36m_identity_and_refusals():
     same = np.random.default_rng(0).normal(size=(3, 17, 3))
     out, name = to_h36m(same, "H36M-17", STANDARD)

@@ -30,10 +30,12 @@ from collections.abc import Callable
 
 import numpy as np
 
-from pose_pipeline.skeletons import COCO17, H36M17, get_joint_set
+from pose_pipeline.skeletons import BLAZEPOSE33, BLAZEPOSE_TO_COCO17, COCO17, H36M17, get_joint_set
 
 IDENTITY, STANDARD, GASTNET = "identity", "h36m_standard", "gastnet"
 COCO_SUBSET_SETS = ("COCO-17", "Halpe-26", "COCO-WholeBody-133")  # sets whose first 17 joints are COCO-17's
+# sets that hold COCO-17's joints in another order: the indices of COCO-17's joints in them
+COCO_PICKS = {BLAZEPOSE33.name: list(BLAZEPOSE_TO_COCO17)}
 
 _C = {name: i for i, name in enumerate(COCO17.joints)}
 _H = {name: i for i, name in enumerate(H36M17.joints)}
@@ -135,11 +137,12 @@ def to_h36m(keypoints: np.ndarray, joint_set: str, conversion: str = STANDARD) -
     if conversion not in CONVERSIONS:
         raise ValueError(f"unknown joint conversion {conversion!r}; known: {', '.join(CONVERSIONS)}")
     keypoints = _float(keypoints)
-    expected = len(get_joint_set(joint_set)) if joint_set in (H36M17.name, *COCO_SUBSET_SETS) else None
+    known = (H36M17.name, *COCO_SUBSET_SETS, *COCO_PICKS)
+    expected = len(get_joint_set(joint_set)) if joint_set in known else None
     if expected is None:
         raise JointSetMismatchError(
             f"joint set {joint_set!r} cannot be lifted: the lifter takes {H36M17.name!r}, and only "
-            f"{', '.join(COCO_SUBSET_SETS)} or {H36M17.name} can be converted to it"
+            f"{', '.join(known[1:])} or {H36M17.name} can be converted to it"
         )
     if keypoints.ndim != 3 or keypoints.shape[1] != expected:
         raise ValueError(
@@ -147,4 +150,6 @@ def to_h36m(keypoints: np.ndarray, joint_set: str, conversion: str = STANDARD) -
         )
     if joint_set == H36M17.name:
         return keypoints.copy(), IDENTITY
+    if joint_set in COCO_PICKS:
+        return CONVERSIONS[conversion](keypoints[:, COCO_PICKS[joint_set]]), conversion
     return CONVERSIONS[conversion](keypoints[:, : len(COCO17)]), conversion
