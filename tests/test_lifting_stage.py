@@ -82,7 +82,8 @@ def test_lifted_walker(subject):
     # the 3D array lives in the derived store (<array@derived>): fsck sees it as referenced and intact
     report = fsck.check(grace=0)
     assert not [o for o in report.orphans if "lifting" in o.path], report.summary()
-    assert not report.bad_rows, report.summary()
+    # (other tests' deliberately damaged files may be listed too; only this stage's rows are this test's business)
+    assert not [row for row in report.bad_rows if row.table.__module__.endswith(".lifting")], report.summary()
 
 
 def test_two_lifter_settings_compared_in_one_query(subject):
