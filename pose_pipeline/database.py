@@ -124,7 +124,8 @@ def start_embedded_server(data_dir: Path | None = None):
     return server
 
 
-def _pid_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (also when another user owns it)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -147,7 +148,7 @@ def _forget_dead_users(server) -> None:
 
     class LiveUsers(DiskList):
         def get(self) -> list[int]:
-            return [pid for pid in super().get() if _pid_alive(pid)]
+            return [pid for pid in super().get() if process_alive(pid)]
 
     users = LiveUsers(server.global_process_id_list.path)
     server.global_process_id_list = users

@@ -15,6 +15,7 @@ import platform
 import datajoint as dj
 import pandas as pd
 
+from .database import process_alive
 from .owned_jobs import CONNECTION_ERROR_PREFIXES, INTERRUPTION_PREFIXES  # noqa: F401 - part of this API
 
 
@@ -25,16 +26,6 @@ def live_connection_ids(conn: dj.Connection) -> set[int]:
     else:
         sql = "SELECT ID FROM information_schema.PROCESSLIST"
     return {int(row[0]) for row in conn.query(sql).fetchall()}
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by another user
-        return True
-    return True
 
 
 def _job_key(table, job: dict) -> dict:
@@ -75,7 +66,7 @@ def reclaim_orphans(tables, orphan_timeout: float | None = None, *, busy: bool =
             same_host = job["host"] == host
             dead = (
                 (job["user"] == user and job["connection_id"] not in live)
-                or (same_host and not _process_alive(job["pid"]))
+                or (same_host and not process_alive(job["pid"]))
                 or (same_host and job["pid"] == os.getpid() and not busy)
                 or is_too_old
             )
