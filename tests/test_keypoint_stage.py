@@ -13,12 +13,12 @@ from pose_pipeline.schema.keypoints import (
     insert_keypoint_ground_truth,
 )
 from pose_pipeline.schema.overlays import BlurMethod, BlurredVideo, TopDownPersonVideo, TrackingBboxVideo
-from pose_pipeline.schema.tracking import PersonBbox, TrackingBbox, TrackingBboxMethod, auto_annotate
-from pose_pipeline.schema.video import VideoInfo, fetch_video, insert_local_video
+from pose_pipeline.schema.tracking import PersonBbox, TrackingBbox
+from pose_pipeline.schema.video import fetch_video
 from pose_pipeline.skeletons import COCO17, FACE_JOINTS
-from pose_pipeline.synthetic import render_scene, walking_scene
 from pose_pipeline.video import VideoReader, probe_video
 from tests.pose_onnx_models import centroid_model
+from tests.walker import tracked_walker
 
 FACE = [COCO17.index(name) for name in FACE_JOINTS]
 N_FRAMES = 45
@@ -29,15 +29,7 @@ THRESHOLD_PCK, THRESHOLD_ERROR = 0.7, 14.0
 @pytest.fixture
 def subject(db, tmp_path):
     """A walker, tracked and annotated automatically; returns the PersonBbox key and the ground truth."""
-    truth = render_scene(walking_scene(n_frames=N_FRAMES, seed=3), tmp_path / "walker.mp4")
-    key = insert_local_video(tmp_path / "walker.mp4", "keypoints")
-    VideoInfo.populate(key)
-    tracking = {**key, "tracking_method": "bytetrack", "detector": "motion"}
-    TrackingBboxMethod.insert1(tracking)
-    TrackingBbox.populate(key)
-    [person] = auto_annotate(tracking)["annotated"]
-    PersonBbox.populate(person)
-    return person, truth
+    return tracked_walker(tmp_path, "keypoints", N_FRAMES)
 
 
 def test_topdown_person_and_accuracy(subject):

@@ -21,12 +21,11 @@ from pose_pipeline.schema.lifting import (
     insert_lifting_ground_truth,
     synthetic_ground_truth,
 )
-from pose_pipeline.schema.tracking import PersonBbox, TrackingBbox, TrackingBboxMethod, auto_annotate
-from pose_pipeline.schema.video import VideoInfo, insert_local_video
+from pose_pipeline.schema.tracking import TrackingBbox
 from pose_pipeline.skeletons import H36M17
-from pose_pipeline.synthetic import render_scene, walking_scene
 from pose_pipeline.weights import file_sha256, require_weights
 from tests.lifting_onnx_models import probe_lifter
+from tests.walker import tracked_walker
 
 N_FRAMES = 30
 # measured through the pipeline (synthetic_pose 2D -> synthetic_lifter) on this scene: PA-MPJPE 91 mm. The 2D model's
@@ -38,14 +37,7 @@ THRESHOLD_PA_MPJPE = 120.0
 @pytest.fixture
 def subject(db, tmp_path):
     """A walker (a test scene: the lifter never saw it), 2D keypoints by the shipped 2D model, 3D ground truth."""
-    truth = render_scene(walking_scene(n_frames=N_FRAMES, seed=3), tmp_path / "walker.mp4")
-    key = insert_local_video(tmp_path / "walker.mp4", "lifting")
-    VideoInfo.populate(key)
-    tracking = {**key, "tracking_method": "bytetrack", "detector": "motion"}
-    TrackingBboxMethod.insert1(tracking)
-    TrackingBbox.populate(key)
-    [person] = auto_annotate(tracking)["annotated"]
-    PersonBbox.populate(person)
+    person, truth = tracked_walker(tmp_path, "lifting", N_FRAMES)
     TopDownMethod.insert1({**person, "top_down_method": "synthetic_pose"})
     TopDownPerson.populate(person)
     [two_d] = (TopDownPerson & person).keys()
