@@ -50,6 +50,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.add_argument("--tolerance", type=float, default=1e-4, help="largest onnxruntime-vs-torch difference")
         if MODELS[model].kind == "window":
             p.add_argument("--window", type=int, help="refuse unless the checkpoint's receptive field is this")
+            p.add_argument(
+                "--fixed-window",
+                action="store_true",
+                help="fix the input to one window (the wrapper then runs one window per frame, slower)",
+            )
         if model == "videopose3d":
             p.add_argument("--dense", action="store_true", help="the checkpoint was trained with --dense")
         if model == "motionbert":
@@ -61,7 +66,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     options = {"dense": getattr(args, "dense", False), "clip": getattr(args, "clip", None),
-               "config": getattr(args, "config", None), "expect_frames": getattr(args, "window", None)}  # fmt: skip
+               "config": getattr(args, "config", None), "expect_frames": getattr(args, "window", None),
+               "fixed_window": getattr(args, "fixed_window", False)}  # fmt: skip
     try:
         report = export_lifter(args.model, args.checkout, args.checkpoint, args.out, name=args.name,
                                allow_pickle=args.allow_pickle, tolerance=args.tolerance, **options)  # fmt: skip
@@ -71,7 +77,8 @@ def main(argv=None) -> int:
     kind = "window" if MODELS[args.model].kind == "window" else "clip"
     print(f"wrote {report.path} ({report.size} bytes, {kind} {report.frames} frames, {report.hyper})")
     print(f"onnxruntime vs torch on a random batch of 2: max abs diff {report.max_abs_diff:.3g}")
-    print(f"the project's {MODELS[args.model].method} wrapper accepts it")
+    mode = " (sequence mode: whole stretches per run)" if report.sequence else ""
+    print(f"the project's {MODELS[args.model].method} wrapper accepts it{mode}")
     print(f"sha256 {report.sha256}")
     print("manifest entry (3rdparty/manifest.json, 'models'):")
     print(json.dumps(report.entry, indent=2))

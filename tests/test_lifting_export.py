@@ -76,8 +76,32 @@ def test_videopose3d_script_exports_verifies_and_prints_the_manifest_entry(tmp_p
         expected = model(torch.from_numpy(padded)[None]).numpy()[0]
     np.testing.assert_allclose(lifter.lift_segment(normalised), expected, atol=1e-4)
 
-    with pytest.raises(ValueError, match="takes windows of 9 frames, but the method declares window=243"):
+    assert lifter.sequence  # the export's length is dynamic: whole stretches per run
+    with pytest.raises(
+        ValueError, match=r"window of 243 frames gave output \[1, 235, 17, 3\].*its own window is 9 frames"
+    ):
         OnnxWindowLifter(out, window=243)
+
+
+def test_sequence_mode_equals_window_by_window(tmp_path, monkeypatch):
+    from pose_pipeline.lifting import onnx_lifter
+
+    checkout, checkpoint = videopose3d_checkout(tmp_path, filter_widths=(3, 3), pickled_state=False)
+    dynamic = export_lifter("videopose3d", checkout, checkpoint, tmp_path / "dynamic.onnx")
+    fixed = export_lifter("videopose3d", checkout, checkpoint, tmp_path / "fixed.onnx", fixed_window=True)
+    assert dynamic.sequence and not fixed.sequence and dynamic.max_abs_diff < 1e-4
+    assert "input [N, T, 17, 2], output [N, T - 8, 17, 3]" in dynamic.entry["notes"]
+    assert "input [N, 9, 17, 2], output [N, 1, 17, 3]" in fixed.entry["notes"]
+    keypoints = coco_track(n=30)
+    keypoints[12:15, 11] = np.nan  # two stretches, 0-11 and 15-29 (max_gap=2)
+    by_window = OnnxWindowLifter(fixed.path, window=9, flip=True, max_gap=2)
+    by_sequence = OnnxWindowLifter(dynamic.path, window=9, flip=True, max_gap=2)
+    assert by_sequence.sequence and not by_window.sequence
+    expected = by_window(keypoints, "COCO-17", (WIDTH, HEIGHT)).keypoints
+    np.testing.assert_allclose(by_sequence(keypoints, "COCO-17", (WIDTH, HEIGHT)).keypoints, expected, atol=1e-5)
+    monkeypatch.setattr(onnx_lifter, "CHUNK", 4)  # chunk edges inside both stretches
+    np.testing.assert_allclose(by_sequence(keypoints, "COCO-17", (WIDTH, HEIGHT)).keypoints, expected, atol=1e-5)
+    assert np.isnan(expected[12:15]).all() and np.isfinite(expected[:12]).all()
 
 
 def test_gastnet_export_gives_its_window_and_refuses_another(tmp_path):
@@ -88,7 +112,9 @@ def test_gastnet_export_gives_its_window_and_refuses_another(tmp_path):
     assert report.entry["name"] == "gastnet_h36m_27" and report.entry["window"] == 27
     lifter = LIFTING.build("gastnet_onnx", {"model_path": str(report.path), "sha256": report.sha256, "flip": False})
     assert lifter.window == 27 and lifter(coco_track(), "COCO-17", (WIDTH, HEIGHT)).conversion == "gastnet"
-    with pytest.raises(ValueError, match="takes windows of 27 frames, but the method declares window=81"):
+    with pytest.raises(
+        ValueError, match="window of 81 frames gave output .* not one frame.*its own window is 27 frames"
+    ):
         LIFTING.build("gastnet_onnx", {"model_path": str(report.path), "window": 81})
     with pytest.raises(ExportError, match="gives a window of 27 frames.*not the 81 asked for"):
         export_lifter("gastnet", checkout, checkpoint, out_dir=tmp_path / "out", expect_frames=81)

@@ -6,15 +6,18 @@ here), its hyper-parameters read from the checkpoint's weights (layer shapes), t
 strictly, and the model traced to ONNX with one input ``input`` and one output ``output``, the batch dynamic:
 
 - window models (VideoPose3D ``common/model.py: TemporalModel``, GAST-Net ``model/gast_net.py:
-  SpatioTemporalModel``): ``input`` float32 [N, W, 17, 2] (W = the model's receptive field), ``output``
-  [N, 1, 17, 3], as `OnnxWindowLifter` takes them;
+  SpatioTemporalModel``): ``input`` float32 [N, T, 17, 2], ``output`` [N, T - W + 1, 17, 3] (W = the model's
+  receptive field; a window of W frames gives its centre frame), as `OnnxWindowLifter` takes them and runs in
+  sequence mode (whole stretches at once); with ``fixed_window`` T is fixed to W (output [N, 1, 17, 3]) and the
+  wrapper runs one window per frame;
 - clip models (MotionBERT ``lib/model/DSTformer.py: DSTformer``): ``input`` [N, T, 17, 3] (T = the clip length,
   at most the model's ``maxlen``), ``output`` [N, T, 17, 3], as `OnnxClipLifter` takes them.
 
-The export is then checked three ways before it is reported: onnxruntime against the torch model on a random
-batch of two (a batch size other than the traced one; the largest absolute difference is reported and must be
-under ``tolerance``), and the project's wrapper opening the file with the declared window (its interface check and
-window probe). The report carries the file's sha256 and a manifest entry (`pose_pipeline.weights` format) to
+The export is then checked before it is reported: onnxruntime against the torch model on a random batch of two
+(a batch size other than the traced one) and, for a window model with a dynamic length, on one sequence of
+W + 40 frames (a length other than the traced one); the largest absolute difference is reported and must be under
+``tolerance``; and the project's wrapper must open the file with the declared window (its interface check and
+window probe) in the mode the export is for. The report carries the file's sha256 and a manifest entry (`pose_pipeline.weights` format) to
 register it.
 """
 
@@ -82,7 +85,8 @@ MODELS = {
 @dataclass
 class ExportReport:
     """What an export produced: the ONNX file, its sha256 and size, the window or clip length, the largest
-    onnxruntime-vs-torch difference, the hyper-parameters read from the checkpoint and the manifest entry."""
+    onnxruntime-vs-torch difference, the hyper-parameters read from the checkpoint, the manifest entry and whether
+    the window wrapper runs it in sequence mode."""
 
     path: Path
     sha256: str
@@ -91,6 +95,7 @@ class ExportReport:
     max_abs_diff: float
     hyper: dict
     entry: dict = field(default_factory=dict)
+    sequence: bool = False  # a window model with a dynamic length: the wrapper runs whole stretches
 
 
 @contextmanager
@@ -320,8 +325,9 @@ def example_input(kind: str, frames: int, batch: int, seed: int = 0):
     return torch.from_numpy(x.astype(np.float32))
 
 
-def export_onnx(model, kind: str, frames: int, path: Path, opset: int = 17) -> Path:
-    """Trace ``model`` to ``path``: ``input`` (N, frames, 17, C) -> ``output``, N dynamic."""
+def export_onnx(model, kind: str, frames: int, path: Path, dynamic_frames: bool = False, opset: int = 17) -> Path:
+    """Trace ``model`` to ``path``: ``input`` (N, frames, 17, C) -> ``output``, N dynamic (and the number of
+    frames with ``dynamic_frames``)."""
     import torch
 
     path = Path(path)
@@ -331,32 +337,45 @@ def export_onnx(model, kind: str, frames: int, path: Path, opset: int = 17) -> P
         # the TorchScript exporter: the torch.export-based one needs onnxscript, which the project does not install
         torch.onnx.export(model, (example_input(kind, frames, 1),), str(path), dynamo=False, opset_version=opset,
                           input_names=["input"], output_names=["output"],
-                          dynamic_axes={"input": {0: "N"}, "output": {0: "N"}})  # fmt: skip
+                          dynamic_axes=_dynamic_axes(dynamic_frames))  # fmt: skip
     return path
 
 
-def verify(model, path: Path, kind: str, frames: int, tolerance: float) -> float:
-    """The largest absolute difference between onnxruntime and torch on a random batch of two; raises when it is
-    over ``tolerance`` or when the project's wrapper refuses the file."""
+def _dynamic_axes(dynamic_frames: bool) -> dict:
+    if dynamic_frames:
+        return {"input": {0: "N", 1: "frames"}, "output": {0: "N", 1: "frames_out"}}
+    return {"input": {0: "N"}, "output": {0: "N"}}
+
+
+def verify(model, path: Path, kind: str, frames: int, tolerance: float, sequence: bool = False) -> float:
+    """The largest absolute difference between onnxruntime and torch on a random batch of two (and with
+    ``sequence`` on one sequence of ``frames + 40`` frames); raises when it is over ``tolerance`` or when the
+    project's wrapper refuses the file or would not run it in sequence mode."""
     import onnxruntime as ort
     import torch
 
     from .onnx_clip import OnnxClipLifter
     from .onnx_lifter import OnnxWindowLifter
 
-    x = example_input(kind, frames, batch=2, seed=1)
-    with torch.no_grad():
-        expected = model(x).numpy()
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    got = session.run(["output"], {"input": x.numpy()})[0]
-    if got.shape != expected.shape:
-        raise ExportError(f"{path}: onnxruntime gives shape {got.shape}, torch {expected.shape}")
-    diff = float(np.abs(got - expected).max())
+    diff = 0.0
+    for x in [example_input(kind, frames, batch=2, seed=1)] + ([example_input(kind, frames + 40, 1, 2)] * sequence):
+        with torch.no_grad():
+            expected = model(x).numpy()
+        try:
+            got = session.run(["output"], {"input": x.numpy()})[0]
+        except Exception as error:  # noqa: BLE001 - onnxruntime's own error types
+            raise ExportError(f"{path}: onnxruntime cannot run an input {list(x.shape)}: {error}" + _FIXED) from None
+        if got.shape != expected.shape:
+            raise ExportError(f"{path}: onnxruntime gives shape {got.shape}, torch {expected.shape}" + _FIXED)
+        diff = max(diff, float(np.abs(got - expected).max()))
     if not diff <= tolerance:
         raise ExportError(f"{path}: onnxruntime differs from torch by up to {diff:.3g} (tolerance {tolerance:g})")
     try:
         if kind == "window":
-            OnnxWindowLifter(path, window=frames, device="cpu", threads=1)
+            lifter = OnnxWindowLifter(path, window=frames, device="cpu", threads=1)
+            if lifter.sequence != sequence:
+                raise ExportError(f"the project's window wrapper would run {path} with sequence={lifter.sequence}")
         else:
             OnnxClipLifter(path, clip=frames, device="cpu", threads=1)
     except (ValueError, WeightsError) as error:
@@ -364,7 +383,11 @@ def verify(model, path: Path, kind: str, frames: int, tolerance: float) -> float
     return diff
 
 
-def manifest_entry(model: str, path: Path, frames: int, hyper: dict, checkpoint, name: str | None = None) -> dict:
+_FIXED = " (a window model that does not trace to any length: export it again with --fixed-window)"
+
+
+def manifest_entry(model: str, path: Path, frames: int, hyper: dict, checkpoint, name: str | None = None,
+                   sequence: bool = False) -> dict:  # fmt: skip
     """The manifest entry registering an export: the project manifest's entry of that name (licence, url, notes)
     when it has one, with the file's sha256, size, window or clip length and the hyper-parameters read."""
     spec = MODELS[model]
@@ -375,6 +398,11 @@ def manifest_entry(model: str, path: Path, frames: int, hyper: dict, checkpoint,
     except WeightsError:
         known = None
     size_param = "window" if spec.kind == "window" else "clip"
+    if sequence:
+        shapes = f"input [N, T, 17, 2], output [N, T - {frames - 1}, 17, 3] (run whole stretches: sequence mode)"
+    else:
+        channels = 2 if spec.kind == "window" else 3
+        shapes = f"input [N, {frames}, 17, {channels}], output [N, {1 if spec.kind == 'window' else frames}, 17, 3]"
     entry = {
         "name": name,
         "path": f"lifting/{path.name}",
@@ -386,8 +414,7 @@ def manifest_entry(model: str, path: Path, frames: int, hyper: dict, checkpoint,
         size_param: frames,
         "exported_from": {"checkpoint": Path(checkpoint).name, "class": f"{spec.module}.{spec.cls}", **hyper},
         "notes": f"Exported by scripts/export_lifter_onnx.py {model} from your checkout and checkpoint: input "
-        f"[N, {frames}, 17, {2 if spec.kind == 'window' else 3}], output "
-        f"[N, {1 if spec.kind == 'window' else frames}, 17, 3]. Not shipped: place the file under 3rdparty/ or a "
+        f"{shapes}. Not shipped: place the file under 3rdparty/ or a "
         f"directory in POSE_PIPELINE_WEIGHTS. Use with params {{'weights': '{name}', '{size_param}': {frames}}}.",
     }
     WeightsEntry.from_dict(entry, Path("<export>"))  # the manifest's own checks
@@ -396,10 +423,11 @@ def manifest_entry(model: str, path: Path, frames: int, hyper: dict, checkpoint,
 
 def export_lifter(model: str, checkout, checkpoint, out=None, *, name: str | None = None, allow_pickle: bool = False,
                   tolerance: float = 1e-4, dense: bool = False, clip: int | None = None, config=None,
-                  expect_frames: int | None = None, out_dir=None) -> ExportReport:  # fmt: skip
+                  expect_frames: int | None = None, out_dir=None, fixed_window: bool = False) -> ExportReport:  # fmt: skip
     """Build ``model`` ("videopose3d", "gastnet" or "motionbert") from ``checkout`` and ``checkpoint``, export it
     to ``out`` (default ``<out_dir or 3rdparty/lifting>/<manifest name>.onnx``), verify it and report.
-    ``expect_frames``: the window the user means to declare; an export with another receptive field is refused."""
+    ``expect_frames``: the window the user means to declare; an export with another receptive field is refused.
+    ``fixed_window``: a window model's input fixed to its window (module docstring)."""
     if model not in MODELS:
         raise ExportError(f"model must be one of {sorted(MODELS)}, got {model!r}")
     checkout = Path(checkout).expanduser()
@@ -422,7 +450,8 @@ def export_lifter(model: str, checkout, checkpoint, out=None, *, name: str | Non
         from pose_pipeline.weights import THIRD_PARTY
 
         out = Path(out_dir or THIRD_PARTY / "lifting") / f"{name or spec.manifest_name.format(frames=frames)}.onnx"
-    path = export_onnx(net, spec.kind, frames, Path(out))
-    diff = verify(net, path, spec.kind, frames, tolerance)
-    entry = manifest_entry(model, path, frames, hyper, checkpoint, name)
-    return ExportReport(path, entry["sha256"], entry["size"], frames, diff, hyper, entry)
+    sequence = spec.kind == "window" and not fixed_window
+    path = export_onnx(net, spec.kind, frames, Path(out), dynamic_frames=sequence)
+    diff = verify(net, path, spec.kind, frames, tolerance, sequence)
+    entry = manifest_entry(model, path, frames, hyper, checkpoint, name, sequence)
+    return ExportReport(path, entry["sha256"], entry["size"], frames, diff, hyper, entry, sequence)
