@@ -31,6 +31,7 @@ PURE = [
     "weights.py",
     "onnx_session.py",
     "jsonable.py",
+    "measures.py",
 ]
 FORBIDDEN = ("datajoint", "pose_pipeline.schema")
 
