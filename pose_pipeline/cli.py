@@ -260,7 +260,7 @@ def _parse_split(text: str) -> tuple[int, int, int]:
 
 
 @main.command()
-@click.argument("fmt", metavar="FORMAT", type=click.Choice(["nwb", "dlc-h5", "dlc-csv", "coco"]))
+@click.argument("fmt", metavar="FORMAT", type=click.Choice(["nwb", "dlc-h5", "dlc-csv", "coco", "trc"]))
 @click.option("--video", required=True, help="Video file name.")
 @click.option("--out", "-o", required=True, type=click.Path(path_type=Path),
               help="Output file; an existing directory takes one file per matching result.")  # fmt: skip
@@ -269,18 +269,30 @@ def _parse_split(text: str) -> tuple[int, int, int]:
 @click.option("--subject", "-s", type=int, default=None, help="Subject id, if the video has several subjects.")
 @click.option("--tracker", default=None, help="Tracking method, if the video was tracked more than once.")
 @click.option("--detector", default=None, help="Detector, if the video was tracked more than once.")
-def export(fmt, video, out, project, method, subject, tracker, detector):
-    """Write VIDEO's 2D keypoints as FORMAT: NWB with ndx-pose, DeepLabCut .h5 or .csv, or COCO keypoint JSON."""
+@click.option("--lifter", default=None, help="trc: lifting method, if the subject was lifted by several.")
+@click.option("--units", type=click.Choice(["m", "mm"]), default="m", show_default=True,
+              help="trc: units written (and declared in the header).")  # fmt: skip
+@click.option("--axes", type=click.Choice(["camera", "y-up"]), default="camera", show_default=True,
+              help="trc: the stored camera axes (y down), or turned half a turn about x (OpenSim's Y up).")  # fmt: skip
+def export(fmt, video, out, project, method, subject, tracker, detector, lifter, units, axes):
+    """Write VIDEO's 2D keypoints as FORMAT: NWB with ndx-pose, DeepLabCut .h5 or .csv, or COCO keypoint JSON;
+    or its 3D keypoints (LiftingPerson) as an OpenSim .trc."""
     _activate()
     from .export import ExportError
-    from .schema.exports import NoResultError, export_2d, export_all
+    from .schema.exports import NoResultError, export_2d, export_3d, export_all
 
     restriction = {"filename": video}
     restriction.update({k: v for k, v in (("video_project", project), ("top_down_method", method),
                                          ("subject_id", subject), ("tracking_method", tracker),
-                                         ("detector", detector)) if v is not None})  # fmt: skip
+                                         ("detector", detector), ("lifting_method", lifter)) if v is not None})  # fmt: skip
+    options = {"units": units, "axes": axes} if fmt == "trc" else {}
     try:
-        paths = export_all(restriction, fmt, out) if out.is_dir() else [export_2d(restriction, fmt, out)]
+        if out.is_dir():
+            paths = export_all(restriction, fmt, out, **options)
+        elif fmt == "trc":
+            paths = [export_3d(restriction, fmt, out, **options)]
+        else:
+            paths = [export_2d(restriction, fmt, out)]
     except (NoResultError, ExportError) as error:
         raise click.ClickException(str(error)) from None
     for path in paths:
