@@ -26,7 +26,7 @@ import datajoint as dj
 import numpy as np
 
 from ..measures import gait_measures
-from ..schema.experiments import ReferencesVideo
+from ..schema.experiments import MissingVideoError, ReferencesVideo
 from ..schema.keypoints import TopDownPerson
 from ..schema.lifting import LiftingPerson
 from ..schema.video import Video, VideoInfo  # noqa: F401 - Video is named in a definition
@@ -158,7 +158,7 @@ def _measures(key: dict, coords: np.ndarray, joint_set: str, signal: str) -> dic
     return {k: None if isinstance(v, float) and not np.isfinite(v) else v for k, v in row.items()}
 
 
-def add_trials(rows) -> None:
+def add_trials(rows, skip_duplicates: bool = False) -> None:
     """Insert trials (dicts with the `Trial` key and the video's ``video_project`` and ``filename``), creating
     the participants and sessions they name; a trial naming a video the pipeline lacks is refused by name and
     nothing is inserted."""
@@ -167,7 +167,8 @@ def add_trials(rows) -> None:
         Subject.insert([{"participant": r["participant"]} for r in rows], skip_duplicates=True)
         Session.insert([{"participant": r["participant"], "session": r["session"]} for r in rows],
                        skip_duplicates=True)  # fmt: skip
-        Trial.insert(rows)
+        Trial.insert(rows, skip_duplicates=skip_duplicates)
 
 
 ROOT_TABLES = (Subject,)
+__all__ = ["Condition", "Gait", "Gait3D", "MissingVideoError", "Session", "Subject", "Trial", "add_trials"]
