@@ -4,9 +4,9 @@ Both take coordinates only, 2D (frames x joints x [x, y]: drop a confidence colu
 [x, y, z]), of any joint set that names its hips, knees, ankles (or feet, as Human3.6M does), shoulders, elbows and
 wrists.
 
-- **Cadence** (steps per minute) from one of two signals, each timed by its sign changes (linear interpolation
-  between frames; a hysteresis of `HYSTERESIS` times the signal's amplitude keeps keypoint jitter near a
-  crossing from counting twice):
+- **Cadence** (steps per minute) from one of two signals, each averaged over 3 frames and timed by its sign
+  changes (linear interpolation between frames; frames missing a joint are left out; a hysteresis of
+  `HYSTERESIS` times the signal's amplitude keeps keypoint jitter near a crossing from counting twice):
   - ``"ankles"``: the ankles pass each other once per step. The left-minus-right ankle vector, centred and
     projected on its main direction of variation (the walking direction, whatever the camera), changes sign once
     per step. Needs left and right told apart: 2D models often swap or merge the legs in a side view.
