@@ -17,9 +17,10 @@ from pose_pipeline.measures import gait_measures
 from pose_pipeline.schema.experiments import MissingVideoError
 from pose_pipeline.schema.keypoints import TopDownMethod, TopDownPerson
 from pose_pipeline.schema.lifting import LiftingMethod, LiftingPerson
-from pose_pipeline.schema.video import VideoInfo
+from pose_pipeline.schema.video import VideoInfo, insert_local_video
 from pose_pipeline.skeletons import COCO17, get_joint_set
 from pose_pipeline.synthetic.motion import stride_length
+from tests.bad_videos import make_good_video
 from tests.walker import tracked_walker
 
 REPO = Path(__file__).resolve().parents[1]
@@ -114,3 +115,23 @@ def test_trial_naming_a_missing_video_is_refused(lab):
     with pytest.raises(MissingVideoError, match="never_imported.mp4"):  # the table's own insert, too
         lab.Trial.insert1(trial)
     assert not lab.Trial()
+
+
+def test_a_module_under_its_own_schema_prefix(db, tmp_path):
+    """A lab's module with ``SCHEMA_PREFIX`` gets ``<its prefix>_<STAGE>`` on the same database; a worker process
+    started with ``--module`` finds it there and computes its table from the pipeline's."""
+    from pose_pipeline import database
+    from tests import lab_prefix_module as visits
+
+    schema.activate_module(visits)
+    name = f"lab_{database.schema_prefix()}_visits"
+    assert visits.schema.database == name and schema.module_schema_name(visits) == name
+    key = insert_local_video(make_good_video(tmp_path / "visit.mp4", n_frames=12, size=(64, 48)), "visits")
+    VideoInfo.populate(key)
+    visits.Visit.insert1({"visit": 1, **key})
+    command = [sys.executable, "-m", "pose_pipeline.cli", "worker", "--module", "tests.lab_prefix_module",
+               "--table", "VisitLength", "--idle-timeout", "1", "--poll-interval", "0.2"]  # fmt: skip
+    done = subprocess.run(command, check=False, cwd=REPO, env=db.subprocess_env(), capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert "1 done, 0 failed" in done.stdout, done.stdout + done.stderr
+    assert visits.VisitLength.fetch1("num_frames") == 12
