@@ -18,7 +18,7 @@ from .joint_sets import JointSet, store_joint_set  # noqa: F401 - JointSet is na
 from .requests import MethodRequest
 from .runs import PROVENANCE_DEFINITION, run_stage
 from .tracking import PersonBbox, PersonBboxValid, TrackingBbox
-from .video import fetch_video
+from .video import VideoInfo, fetch_video
 
 STAGE = "keypoints"
 schema = dj.Schema()
@@ -71,14 +71,21 @@ class TopDownPerson(dj.Computed):
 
         params = (TopDownMethod & key).fetch1("params")
         boxes = (PersonBbox & key).fetch1("boxes").astype(float)
+        imported = {}
 
         def estimate(estimator):
+            if not getattr(estimator, "reads_frames", True):  # a result file read, checked against the video
+                result = estimator.read_subject(boxes, video_facts(key))
+                imported.update(estimator.source)
+                return result
             with VideoReader(fetch_video(key)) as reader:
                 return Keypoints2D(estimate_subject(reader, boxes, estimator), estimator.joint_set)
 
         # the estimator is built (weights checked) before the video is fetched or decoded
         result, columns = run_stage(estimate, MethodCall(TOP_DOWN, key["top_down_method"], params),
                                     n_frames=len(boxes))  # fmt: skip
+        if imported:  # the source file, its sha256 and the reader that read it
+            columns["provenance"]["imported"] = imported
         self.insert1(
             {
                 **key,
@@ -88,6 +95,14 @@ class TopDownPerson(dj.Computed):
                 **columns,
             }
         )
+
+
+def video_facts(key):
+    """What an imported result is checked against: the video's frame count, size and name."""
+    from ..imports.common import VideoFacts
+
+    n_frames, width, height = (VideoInfo & key).fetch1("num_frames", "width", "height")
+    return VideoFacts(int(n_frames), int(width), int(height), f"{key['video_project']}/{key['filename']}")
 
 
 @schema
