@@ -55,14 +55,10 @@ def read_pose(path, fmt: str, pixel_origin: str = "centre", joint_set: str | Non
     if not path.is_file():
         raise ImportRefused(f"{name or path} ({fmt}): no such file")
     if fmt == "dlc":
-        pose = read_dlc(path, pixel_origin)
-    elif fmt == "slp":
-        pose = read_slp(path, pixel_origin, video_name)
-    else:
-        pose = read_nwb(path, pixel_origin)
-    if name:
-        pose.path = name
-    return pose
+        return read_dlc(path, pixel_origin, name)
+    if fmt == "slp":
+        return read_slp(path, pixel_origin, video_name, name)
+    return read_nwb(path, pixel_origin, name)
 
 
 def import_pose(path, fmt: str, video: VideoFacts, *, boxes: np.ndarray | None = None, individual=None,

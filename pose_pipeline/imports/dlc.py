@@ -29,12 +29,12 @@ def read_table(path: Path):
     return pd.read_hdf(path)
 
 
-def read_dlc(path, pixel_origin: str = "centre") -> PoseFile:
+def read_dlc(path, pixel_origin: str = "centre", name: str | None = None) -> PoseFile:
     """A DeepLabCut ``.h5`` or ``.csv`` as a `PoseFile` (individuals by name; ``"single"`` for a single-animal file)."""
     import pandas as pd
 
     path = Path(path)
-    what = f"{path} (dlc)"
+    what = f"{name or path} (dlc)"
     try:
         table = read_table(path)
     except Exception as error:  # noqa: BLE001 - pandas, PyTables and the csv parser raise many kinds
@@ -69,6 +69,6 @@ def read_dlc(path, pixel_origin: str = "centre") -> PoseFile:
         values[missing] = np.nan
         keypoints[str(individual)] = values
         frames[str(individual)] = np.arange(n)
-    return PoseFile(path=str(path), format="dlc", joints=joints, keypoints=keypoints, frames=frames,
+    return PoseFile(path=str(name or path), format="dlc", joints=joints, keypoints=keypoints, frames=frames,
                     joint_set_name=f"DLC:{scorer}", reader="pandas", reader_version=pd.__version__,
                     n_frames=n)  # fmt: skip

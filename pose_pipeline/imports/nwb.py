@@ -16,13 +16,13 @@ import numpy as np
 from .common import ImportRefused, PoseFile, confidence, to_corner
 
 
-def read_nwb(path, pixel_origin: str = "centre") -> PoseFile:
+def read_nwb(path, pixel_origin: str = "centre", name: str | None = None) -> PoseFile:
     """An NWB ndx-pose file as a `PoseFile`, one individual per ``PoseEstimation``."""
     import ndx_pose  # noqa: F401 - registers the extension's types with pynwb
     import pynwb
 
     path = Path(path)
-    what = f"{path} (nwb)"
+    what = f"{name or path} (nwb)"
     try:
         io = pynwb.NWBHDF5IO(str(path), mode="r", load_namespaces=True)
         nwbfile = io.read()
@@ -70,7 +70,7 @@ def read_nwb(path, pixel_origin: str = "centre") -> PoseFile:
             size = size or _size(estimation)
     finally:
         io.close()
-    return PoseFile(path=str(path), format="nwb", joints=joints, keypoints=keypoints, frames=frames,
+    return PoseFile(path=str(name or path), format="nwb", joints=joints, keypoints=keypoints, frames=frames,
                     joint_set_name=f"NWB:{skeleton_name}", reader="pynwb+ndx-pose",
                     reader_version=f"{pynwb.__version__}+{_version('ndx-pose')}", n_frames=n_frames, size=size,
                     bones=bones)  # fmt: skip

@@ -17,12 +17,12 @@ from .common import ImportRefused, PoseFile, confidence, to_corner
 UNTRACKED = "untracked"
 
 
-def read_slp(path, pixel_origin: str = "centre", video_name: str | None = None) -> PoseFile:
+def read_slp(path, pixel_origin: str = "centre", video_name: str | None = None, name: str | None = None) -> PoseFile:
     """A SLEAP ``.slp`` as a `PoseFile`; ``video_name`` picks the labelled video when the file has several."""
     import sleap_io
 
     path = Path(path)
-    what = f"{path} (slp)"
+    what = f"{name or path} (slp)"
     try:
         labels = sleap_io.load_slp(str(path))
     except Exception as error:  # noqa: BLE001 - h5py and sleap-io raise many kinds on another format
@@ -44,9 +44,9 @@ def read_slp(path, pixel_origin: str = "centre", video_name: str | None = None) 
             raise ImportRefused(f"{what}: frame {frame.frame_idx} has {len(untracked)} untracked instances; "
                                 "only tracked instances can be told apart")  # fmt: skip
         for instance in frame.instances:
-            name = UNTRACKED if instance.track is None else instance.track.name
+            individual = UNTRACKED if instance.track is None else instance.track.name
             user = type(instance).__name__ == "Instance"
-            earlier = chosen.setdefault(name, {}).get(frame.frame_idx)
+            earlier = chosen.setdefault(individual, {}).get(frame.frame_idx)
             if earlier is not None and (earlier[0] or not user):
                 continue  # a user-labelled instance wins over a predicted one
             points = instance.numpy()
@@ -54,14 +54,14 @@ def read_slp(path, pixel_origin: str = "centre", video_name: str | None = None) 
             values = np.concatenate([to_corner(points, pixel_origin, what),
                                      confidence(scores, len(points))[:, None]], axis=1)  # fmt: skip
             values[~np.isfinite(points).all(axis=1)] = np.nan
-            chosen[name][frame.frame_idx] = (user, values)
+            chosen[individual][frame.frame_idx] = (user, values)
     keypoints, frames = {}, {}
-    for name, by_frame in chosen.items():
+    for individual, by_frame in chosen.items():
         order = sorted(by_frame)
-        frames[name] = np.array(order, dtype=int)
-        keypoints[name] = np.stack([by_frame[f][1] for f in order]) if order else np.zeros((0, len(joints), 3))
+        frames[individual] = np.array(order, dtype=int)
+        keypoints[individual] = np.stack([by_frame[f][1] for f in order]) if order else np.zeros((0, len(joints), 3))
     n_frames, size = _shape(video)
-    return PoseFile(path=str(path), format="slp", joints=joints, keypoints=keypoints, frames=frames,
+    return PoseFile(path=str(name or path), format="slp", joints=joints, keypoints=keypoints, frames=frames,
                     joint_set_name=f"SLEAP:{skeleton.name or 'skeleton'}", reader="sleap-io",
                     reader_version=sleap_io.__version__, n_frames=n_frames, size=size, bones=bones)  # fmt: skip
 
