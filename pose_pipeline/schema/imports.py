@@ -140,21 +140,25 @@ def import_results(video: dict, path, fmt: str | None = None, *, subject_id: int
     return key
 
 
-def agreement(subject: dict, method: str = METHOD, reference: str | None = None, pck_pixels: float = 5.0):
+def agreement(subject: dict, method: str | dict = METHOD, reference: str | dict | None = None,
+              pck_pixels: float = 5.0):  # fmt: skip
     """How closely one 2D method's keypoints agree with another's on the same subjects, joint by joint name: a
-    pandas table with one row per pair of results (``method`` vs ``reference``; default reference: every other
-    method), the joints they share, mean distance, median distance and PCK at ``pck_pixels`` pixels over frames
-    where both have the joint."""
+    pandas table with one row per pair of results (``method`` vs ``reference``, each a method name or a
+    restriction such as ``{"top_down_method": "imported", "top_down_params_hash": ...}``; default reference: every
+    other method), the joints they share, mean and median distance and PCK at ``pck_pixels`` pixels over the
+    frames where both have the joint. One query (a join of `TopDownPerson` with itself) pairs the results."""
     import pandas as pd
 
     from ..skeletons import get_joint_set
 
-    ours = (TopDownPerson & subject & {"top_down_method": method}).proj(
-        "keypoints", "joint_set", method_hash="top_down_params_hash", method="top_down_method"
-    )
-    others = (TopDownPerson & subject) - {"top_down_method": method}
+    def restriction(spec):
+        return {"top_down_method": spec} if isinstance(spec, str) else dict(spec)
+
+    chosen = TopDownPerson & subject & restriction(method)
+    others = (TopDownPerson & subject) - chosen.proj()
     if reference is not None:
-        others &= {"top_down_method": reference}
+        others &= restriction(reference)
+    ours = chosen.proj("keypoints", "joint_set", method_hash="top_down_params_hash", method="top_down_method")
     theirs = others.proj(ref_keypoints="keypoints", ref_joint_set="joint_set", reference="top_down_method",
                          reference_hash="top_down_params_hash")  # fmt: skip
     rows = []
