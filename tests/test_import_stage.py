@@ -107,6 +107,8 @@ def test_a_fresh_worker_with_its_own_cache_makes_the_row_and_reads_it(walker, ba
     stored = (TopDownPerson & model).fetch1("keypoints")
     assert joint_set == "COCO-17" and reader == "pynwb+ndx-pose"
     assert total == pytest.approx(float(np.nansum(np.abs(stored[..., :2]))), rel=1e-6)
+    mine = (TopDownPerson & key).fetch1("keypoints")  # the other process's row, read here
+    np.testing.assert_allclose(mine, stored, rtol=0, atol=1e-4, equal_nan=True)
     assert (Path(env["POSE_PIPELINE_HOME"]) / "cache" / "objects").exists()  # it fetched its own copy
 
 

@@ -52,7 +52,8 @@ class TopDownMethod(MethodRequest, dj.Manual):
 @schema
 class TopDownPerson(dj.Computed):
     """2D keypoints of one subject by one method: frames × joints × [x, y, confidence], x and y in full-frame
-    pixels of the stored video, NaN in frames where the subject has no box."""
+    pixels of the stored video, NaN in frames where the subject has no box (an ``imported`` result keeps the
+    file's keypoints wherever the file has them; `pose_pipeline.schema.imports`)."""
 
     definition = (
         """
