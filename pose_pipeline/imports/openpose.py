@@ -5,7 +5,8 @@ names them ``<video>_000000000000_keypoints.json``, Pose2Sim's copies ``cam01.00
 number in the name. A point OpenPose did not find is written as 0, 0, 0 (stored as NaN). The joints are one of
 OpenPose's body models, told by their count (18: COCO) or by the request's ``joint_set`` (25 joints are BODY_25 or
 BODY_25B: the file cannot say which). OpenPose keeps no identities: people are chosen per frame (`choose_people`).
-OpenPose's origin is taken as the top-left pixel's centre, as in DeepLabCut and COCO.
+OpenPose's origin is the top-left pixel's centre, as in DeepLabCut and COCO: its ``--keypoint_scale 3`` ([0, 1])
+divides by width - 1 (``getScaleAndOffset`` in ``keypointScaler.cpp``), so the pixel centres are the integers.
 """
 
 from __future__ import annotations
