@@ -148,7 +148,7 @@ def test_openpose_folder_body25(tmp_path):
                                             r"\['OpenPose-BODY_25', 'OpenPose-BODY_25B'\]"):  # fmt: skip
         import_pose(tmp_path / "json", None, VIDEO)
     imported, joint_set, pose, _ = import_pose(tmp_path / "json", None, VIDEO, joint_set="OpenPose-BODY_25")
-    assert joint_set is OPENPOSE_BODY25 and pose.format == "openpose"
+    assert joint_set is OPENPOSE_BODY25 and pose.format == "openpose" and pose.reader_version.endswith("JSON 1.3)")
     np.testing.assert_allclose(imported.keypoints, keypoints, atol=1e-9, equal_nan=True)
 
 
@@ -197,5 +197,11 @@ def test_mismatches_are_refused_naming_the_file(tmp_path):
         import_pose(path, "nwb", VIDEO)
     with pytest.raises(ImportRefused, match=r"walk.h5 \(openpose\): neither a folder of OpenPose JSON files"):
         import_pose(path, "openpose", VIDEO)
+    (tmp_path / "json").mkdir()
+    (tmp_path / "json" / "walk_000000000000_keypoints.json").write_text('{"version": 1.3, "people": [{"x": 1}]}')
+    with pytest.raises(
+        ImportRefused, match=r"json \(openpose\): walk_000000000000_keypoints.json is not OpenPose JSON"
+    ):
+        import_pose(tmp_path / "json", None, VIDEO)
     with pytest.raises(ImportRefused, match="no import format 'trc'"):
         import_pose(path, "trc", VIDEO)

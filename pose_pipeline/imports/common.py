@@ -9,7 +9,7 @@ video. Every refusal is an `ImportRefused` naming the file and the reason.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -52,7 +52,6 @@ class PoseFile:
     size: tuple[int, int] | None = None  # what the file says the video's width and height are, where it says
     bones: tuple[tuple[int, int], ...] = ()
     unnamed: dict[int, np.ndarray] | None = None  # OpenPose: frame -> (people, joints, 3) of its untracked people
-    notes: list[str] = field(default_factory=list)
 
     def refuse(self, reason: str) -> ImportRefused:
         return ImportRefused(f"{self.path} ({self.format}): {reason}")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import __version__
 from ..skeletons import OPENPOSE, OPENPOSE_COCO18
 from .common import ImportRefused, PoseFile, confidence, to_corner
 
@@ -72,7 +73,7 @@ def read_openpose(path, pixel_origin: str = "centre", joint_set: str | None = No
     path = Path(path)
     what = f"{name or path} (openpose)"
     by_frame: dict[int, np.ndarray] = {}
-    n_joints = None
+    n_joints, version = None, "unknown"
     for file_name, data in _files(path):
         frame = frame_number(file_name)
         if frame is None:
@@ -80,9 +81,10 @@ def read_openpose(path, pixel_origin: str = "centre", joint_set: str | None = No
         if frame in by_frame:
             raise ImportRefused(f"{what}: two files are frame {frame} ({file_name})")
         try:
-            people = json.load(io.BytesIO(data))["people"]
+            body = json.load(io.BytesIO(data))
+            people, version = body["people"], body.get("version", version)
             arrays = [np.asarray(p["pose_keypoints_2d"], dtype=float) for p in people]
-        except (ValueError, KeyError, TypeError) as error:
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise ImportRefused(f"{what}: {file_name} is not OpenPose JSON ({type(error).__name__}: {error})") from None
         for array in arrays:
             if array.size % 3 or (n_joints is not None and array.size // 3 != n_joints):
@@ -107,9 +109,10 @@ def read_openpose(path, pixel_origin: str = "centre", joint_set: str | None = No
         values[missing] = np.nan
         unnamed[frame] = values
     return PoseFile(path=str(name or path), format="openpose", joints=model.joints, keypoints={}, frames={},
-                    joint_set_name=model.name, reader="json (OpenPose --write_json)", reader_version="1.3",
+                    joint_set_name=model.name, reader="pose_pipeline.imports.openpose",
+                    reader_version=f"{__version__} (OpenPose JSON {version})",
                     n_frames=frames[-1] + 1 if frames == list(range(len(frames))) else None, unnamed=unnamed,
-                    bones=model.bones, notes=[f"frames {frames[0]}..{frames[-1]}"])  # fmt: skip
+                    bones=model.bones)  # fmt: skip
 
 
 def _model(n_joints: int | None, joint_set: str | None, what: str):
