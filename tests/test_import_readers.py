@@ -188,6 +188,9 @@ def test_mismatches_are_refused_naming_the_file(tmp_path):
     with pytest.raises(ImportRefused, match=r"walk.h5 \(dlc\): joint\(s\) \['nose', .*'right_ankle'\] are not in "
                                             r"joint set 'H36M-17'"):  # fmt: skip
         import_pose(path, None, VIDEO, joint_set="H36M-17")
+    nwb = write_nwb(result(keypoints), tmp_path / "walk.nwb")
+    with pytest.raises(ImportRefused, match=r"walk.nwb \(nwb\): is for a 320 x 240 video; big.mp4 is 640 x 480"):
+        import_pose(nwb, None, VideoFacts(N_FRAMES, 640, 480, "big.mp4"))
     (tmp_path / "notes.csv").write_text("frame,value\n0,1\n")
     with pytest.raises(ImportRefused, match=r"notes.csv \(dlc\): not a DeepLabCut table"):
         import_pose(tmp_path / "notes.csv", None, VIDEO)
