@@ -114,6 +114,29 @@ def test_sleap_file_by_track_name_user_labels_win(tmp_path):
     np.testing.assert_allclose(imported.keypoints, truth["mouse1"], atol=1e-5, equal_nan=True)  # float32 in .slp
 
 
+def test_nwb_written_by_sleap_io_places_sparse_series_on_their_frames(tmp_path):
+    """sleap-io's own NWB writer drops each node's missing samples and counts frames as seconds."""
+    import sleap_io as sio
+
+    keypoints = walker_keypoints(joints=3, seed=9)
+    keypoints[3] = keypoints[4]  # every frame labelled (sleap-io's writer fails on unlabelled frames)
+    keypoints[7, 0] = np.nan  # a missing point: its series skips frame 7
+    skeleton = sio.Skeleton(["snout", "ear", "tail"], edges=[("snout", "ear"), ("ear", "tail")], name="mouse")
+    video = sio.Video(filename="walk.mp4", open_backend=False)
+    track = sio.Track("mouse1")
+    frames = [sio.LabeledFrame(video=video, frame_idx=f, instances=[sio.PredictedInstance.from_numpy(
+        keypoints[f, :, :2] - 0.5, point_scores=keypoints[f, :, 2], score=0.9, skeleton=skeleton, track=track)])
+        for f in range(N_FRAMES)]  # fmt: skip
+    labels = sio.Labels(labeled_frames=frames, videos=[video], skeletons=[skeleton], tracks=[track])
+    sio.save_nwb(labels, str(tmp_path / "mice.nwb"), nwb_format="predictions")
+    video_30fps = VideoFacts(N_FRAMES, WIDTH, HEIGHT, "test/walk.mp4", np.arange(N_FRAMES) / 30.0)
+    imported, joint_set, pose, _ = import_pose(tmp_path / "mice.nwb", None, video_30fps)
+    assert joint_set.name == "NWB:mouse" and len(pose.keypoints) == 1
+    expected = keypoints.copy()
+    expected[7, 0] = np.nan
+    np.testing.assert_allclose(imported.keypoints, expected, atol=1e-5, equal_nan=True)
+
+
 def test_sleap_file_of_another_size_is_refused(tmp_path):
     sleap_file(tmp_path / "big.slp", video_shape=[N_FRAMES, 480, 640, 3])
     with pytest.raises(ImportRefused, match=r"big.slp \(slp\): is for a 640 x 480 video; test/walk.mp4 is 320 x 240"):

@@ -40,9 +40,10 @@ def format_name(fmt: str | None, path) -> str:
 
 
 def read_pose(path, fmt: str, pixel_origin: str = "centre", joint_set: str | None = None,
-              video_name: str | None = None, name: str | None = None) -> PoseFile:  # fmt: skip
+              video_name: str | None = None, name: str | None = None,
+              frame_times: np.ndarray | None = None) -> PoseFile:  # fmt: skip
     """Read a result file of format ``fmt`` (`FORMATS`); ``name`` is how messages name it (the original file,
-    when ``path`` is its stored copy)."""
+    when ``path`` is its stored copy); ``frame_times`` the video's per-frame times (NWB samples go by time)."""
     from .dlc import read_dlc
     from .nwb import read_nwb
     from .openpose import read_openpose
@@ -58,7 +59,7 @@ def read_pose(path, fmt: str, pixel_origin: str = "centre", joint_set: str | Non
         return read_dlc(path, pixel_origin, name)
     if fmt == "slp":
         return read_slp(path, pixel_origin, video_name, name)
-    return read_nwb(path, pixel_origin, name)
+    return read_nwb(path, pixel_origin, name, frame_times)
 
 
 def import_pose(path, fmt: str, video: VideoFacts, *, boxes: np.ndarray | None = None, individual=None,
@@ -68,7 +69,9 @@ def import_pose(path, fmt: str, video: VideoFacts, *, boxes: np.ndarray | None =
     project's pixel convention, one row per video frame), their joint set, the file as read and the individual
     taken. Raises `ImportRefused` naming the file and the reason."""
     fmt = format_name(fmt, path)
-    pose = read_pose(path, fmt, pixel_origin, joint_set if fmt == "openpose" else None, video_name, name)
+    pose = read_pose(
+        path, fmt, pixel_origin, joint_set if fmt == "openpose" else None, video_name, name, video.timestamps
+    )
     if pose.unnamed is not None:
         from .openpose import choose_people
 

@@ -9,7 +9,7 @@ video. Every refusal is an `ImportRefused` naming the file and the reason.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -27,12 +27,14 @@ class ImportRefused(ValueError):
 
 @dataclass(frozen=True)
 class VideoFacts:
-    """What an imported result is checked against: the stored video's frame count and size."""
+    """What an imported result is checked against: the stored video's frame count and size, and its per-frame
+    times (seconds from the first frame; NWB samples are placed on frames by them)."""
 
     n_frames: int
     width: int
     height: int
     name: str = "the video"
+    timestamps: np.ndarray | None = field(default=None, compare=False)
 
 
 @dataclass

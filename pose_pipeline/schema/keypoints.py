@@ -99,11 +99,12 @@ class TopDownPerson(dj.Computed):
 
 
 def video_facts(key):
-    """What an imported result is checked against: the video's frame count, size and name."""
+    """What an imported result is checked against: the video's frame count, size, name and frame times."""
     from ..imports.common import VideoFacts
 
-    n_frames, width, height = (VideoInfo & key).fetch1("num_frames", "width", "height")
-    return VideoFacts(int(n_frames), int(width), int(height), f"{key['video_project']}/{key['filename']}")
+    n_frames, width, height, timestamps = (VideoInfo & key).fetch1("num_frames", "width", "height", "timestamps")
+    return VideoFacts(int(n_frames), int(width), int(height), f"{key['video_project']}/{key['filename']}",
+                      np.asarray(timestamps, dtype=float))  # fmt: skip
 
 
 @schema
