@@ -29,7 +29,11 @@ from pose_pipeline.video.probe import file_sha256
 from .test_import_readers import openpose_people, write_openpose
 
 N_FRAMES = 16
-POSE2SIM = Path("/work/shared/data/pose2sim_demo")
+# the Pose2Sim demo's data (shared/data/pose2sim_demo/SOURCE.md): POSE2SIM_DEMO, else a shared/ beside the checkout
+POSE2SIM = next((p for p in (Path(os.environ.get("POSE2SIM_DEMO", "/nonexistent")),
+                             Path(__file__).resolve().parents[1] / "shared" / "data" / "pose2sim_demo",
+                             Path(__file__).resolve().parents[2] / "shared" / "data" / "pose2sim_demo")
+                 if (p / "videos").is_dir()), Path("/nonexistent"))  # fmt: skip
 
 
 @pytest.fixture(scope="module")
