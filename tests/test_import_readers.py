@@ -25,7 +25,7 @@ def walker_keypoints(n_frames: int = N_FRAMES, joints: int = 17, seed: int = 0) 
     keypoints = np.stack([rng.uniform(1, WIDTH - 1, (n_frames, joints)), rng.uniform(1, HEIGHT - 1, (n_frames, joints)),
                           rng.uniform(0, 1, (n_frames, joints))], axis=-1)  # fmt: skip
     keypoints[3] = np.nan
-    keypoints[5, 2] = np.nan
+    keypoints[5, min(2, joints - 1)] = np.nan
     return keypoints
 
 
@@ -70,6 +70,36 @@ def test_dlc_multi_animal_chooses_an_individual_by_name(tmp_path):
         and joint_set.joints == ("snout", "ear", "tail")
     )
     np.testing.assert_allclose(imported.keypoints, keypoints["mouse2"], atol=1e-9, equal_nan=True)
+
+
+def test_dlc_multi_animal_file_written_by_deeplabcut_itself(tmp_path):
+    """DeepLabCut 3's own writer (`create_df_from_prediction`, what analyze_videos calls): two mice and a unique
+    bodypart under the individual 'single', as .h5 and .csv."""
+    pytest.importorskip("deeplabcut")
+    from deeplabcut.pose_estimation_pytorch.apis.videos import create_df_from_prediction
+
+    mice = {name: walker_keypoints(joints=2, seed=seed) for seed, name in enumerate(("mouse1", "mouse2"))}
+    pellet = walker_keypoints(joints=1, seed=7)
+
+    def centre(points):
+        return np.concatenate([points[..., :2] - 0.5, points[..., 2:]], axis=-1)
+
+    predictions = [{"bodyparts": np.stack([centre(mice[name][f]) for name in mice]),
+                    "unique_bodyparts": centre(pellet[f])[None]} for f in range(N_FRAMES)]  # fmt: skip
+    config = {"metadata": {"bodyparts": ["snout", "tail"], "unique_bodyparts": ["pellet"],
+                           "individuals": list(mice)}}  # fmt: skip
+    scorer = "DLC_Resnet50_miceJan1shuffle1_snapshot_100"
+    create_df_from_prediction(predictions, scorer, True, config, tmp_path, f"walk{scorer}", save_as_csv=True)
+    for suffix in (".h5", ".csv"):
+        path = tmp_path / f"walk{scorer}{suffix}"
+        with pytest.raises(ImportRefused, match=r"3 individuals \('mouse1', 'mouse2', 'single'\)"):
+            import_pose(path, None, VIDEO)
+        mouse, joint_set, _, _ = import_pose(path, None, VIDEO, individual="mouse2")
+        assert joint_set.joints == ("snout", "tail", "pellet") and joint_set.name == f"DLC:{scorer}"
+        np.testing.assert_allclose(mouse.keypoints[:, :2], mice["mouse2"], atol=1e-9, equal_nan=True)
+        assert np.isnan(mouse.keypoints[:, 2]).all()
+        single, *_ = import_pose(path, None, VIDEO, individual="single")
+        np.testing.assert_allclose(single.keypoints[:, 2:], pellet, atol=1e-9, equal_nan=True)
 
 
 def sleap_file(path, n_frames: int = N_FRAMES, video_shape=None):
