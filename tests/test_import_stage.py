@@ -157,9 +157,12 @@ def test_one_query_compares_an_imported_openpose_result_with_a_real_method(walke
     stranger[:, :5] = [2.0, 2.0, 0.9]  # a small someone in the corner
     write_openpose(tmp_path / "walker_json", [[openpose_people(body25)[f], openpose_people(stranger)[f]]
                                               for f in range(N_FRAMES)], stem="walker")  # fmt: skip
-    key = import_results({"filename": "walker.mp4"}, tmp_path / "walker_json", "openpose", individual="box",
-                         joint_set="OpenPose-BODY_25")  # fmt: skip
-    assert (TopDownPerson & key).fetch1("joint_set") == "OpenPose-BODY_25"
+    run = CliRunner().invoke(main, ["import-results", "walker.mp4", str(tmp_path / "walker_json"), "--individual",
+                                    "box", "--joint-set", "OpenPose-BODY_25"])  # fmt: skip
+    assert run.exit_code == 0, run.output
+    [key] = (TopDownPerson & imported(subject) & {"joint_set": "OpenPose-BODY_25"}).keys()
+    source = (TopDownPerson & key).fetch1("provenance")["imported"]
+    assert source["file"] == "walker_json" and source["format"] == "openpose" and source["individual"] == "subject"
     table = agreement(subject, {"top_down_method": "imported", "top_down_params_hash": key["top_down_params_hash"]},
                       reference="synthetic_pose")  # fmt: skip
     [row] = table.to_dict("records")
