@@ -24,7 +24,7 @@ def read_slp(path, pixel_origin: str = "centre", video_name: str | None = None, 
     path = Path(path)
     what = f"{name or path} (slp)"
     try:
-        labels = sleap_io.load_slp(str(path))
+        labels = sleap_io.load_slp(str(path), open_videos=False)  # the labelled video need not be here
     except Exception as error:  # noqa: BLE001 - h5py and sleap-io raise many kinds on another format
         raise ImportRefused(f"{what}: not a SLEAP file ({type(error).__name__}: {error})") from None
     if len(labels.skeletons) != 1:
@@ -79,13 +79,7 @@ def _one_video(labels, video_name: str | None, what: str):
 
 def _shape(video) -> tuple[int | None, tuple[int, int] | None]:
     """The labelled video's frame count and (width, height), where the file records them."""
-    shape = None
-    try:
-        shape = video.shape  # opens the video when it is reachable, else what the file recorded
-    except Exception:  # noqa: BLE001 - an unreachable video is no error: the file then says nothing of its size
-        shape = None
-    if shape is None:
-        shape = (getattr(video, "backend_metadata", None) or {}).get("shape")
+    shape = (getattr(video, "backend_metadata", None) or {}).get("shape")  # as the file recorded it
     if not shape or len(shape) < 3:
         return None, None
     return int(shape[0]), (int(shape[2]), int(shape[1]))
