@@ -299,6 +299,51 @@ def export(fmt, video, out, project, method, subject, tracker, detector, lifter,
         click.echo(f"wrote {path}")
 
 
+# ---------------------------------------------------------------------------------------------- import-results
+
+
+@main.command("import-results")
+@click.argument("video")
+@click.argument("file", type=click.Path(exists=True, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["dlc", "dlc-h5", "dlc-csv", "slp", "nwb", "openpose"]),
+              default=None, help="The file's format (default: from its name; a folder is OpenPose JSON).")  # fmt: skip
+@click.option("--individual", default=None,
+              help="Which individual of a multi-animal file: a DeepLabCut individual, a SLEAP track, an NWB "
+              "PoseEstimation name; OpenPose: box, largest or an index.")  # fmt: skip
+@click.option(
+    "--joint-set",
+    default=None,
+    help="Store the joints as this known joint set (OpenPose: OpenPose-BODY_25, -BODY_25B or -COCO-18).",
+)
+@click.option("--pixel-origin", type=click.Choice(["centre", "corner"]), default="centre", show_default=True,
+              help="Where the file puts (0, 0): the top-left pixel's centre (DeepLabCut, SLEAP, NWB, OpenPose) or "
+              "its corner (pose_pipeline).")  # fmt: skip
+@click.option("--project", "-p", default=None, help="Video project, if the file name is not unique.")
+@click.option("--subject", "-s", type=int, default=None, help="Subject id, if the video has several subjects.")
+@click.option("--tracker", default=None, help="Tracking method, if the video was tracked more than once.")
+@click.option("--detector", default=None, help="Detector, if the video was tracked more than once.")
+@click.option("--no-populate", is_flag=True, help="Only register the file and the request; workers make the row.")
+def import_results(video, file, fmt, individual, joint_set, pixel_origin, project, subject, tracker, detector,
+                   no_populate):  # fmt: skip
+    """Import another tool's 2D result FILE (DeepLabCut .h5/.csv, SLEAP .slp, NWB ndx-pose, an OpenPose JSON
+    folder) for VIDEO's subject as the 2D method 'imported', checked against the video first."""
+    _activate()
+    from .schema.imports import ImportRefused
+    from .schema.imports import import_results as run_import
+
+    restriction = {"filename": video}
+    restriction.update({k: v for k, v in (("video_project", project), ("tracking_method", tracker),
+                                         ("detector", detector)) if v is not None})  # fmt: skip
+    if individual is not None and individual.lstrip("-").isdigit():
+        individual = int(individual)  # an OpenPose person index
+    try:
+        key = run_import(restriction, file, fmt, subject_id=subject, individual=individual, joint_set=joint_set,
+                         pixel_origin=pixel_origin, populate=not no_populate)  # fmt: skip
+    except ImportRefused as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"{'registered' if no_populate else 'imported'} {file} as {key}")
+
+
 # ---------------------------------------------------------------------------------------------- demo
 
 

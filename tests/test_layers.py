@@ -24,6 +24,7 @@ PURE = [
     "visualize_pose.py",
     "formats.py",
     "export",
+    "imports",
     "registry.py",
     "stages.py",
     "skeletons.py",
