@@ -1,0 +1,175 @@
+"""DeepLabCut projects as labs have them: variants of the project the DLC tests use (`write_dlc_project` with
+DeepLabCut's own config template) written on Windows, with mixed row formats, as old CSV-only projects, with labels
+on the image border, and in a read-only folder. Each is imported as DeepLabCut 3 reads it, or refused by name."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pose_pipeline.dlc.project import LabelError, read_dlc_project, write_dlc_project
+from tests.test_dlc_data import reaching_frames, unique
+
+SIZE = 64  # reaching_frames' images are 64 x 64
+
+
+@pytest.fixture
+def project(tmp_path):
+    """(config path, the labels table DeepLabCut wrote) of a 12-frame project."""
+    config = write_dlc_project(reaching_frames(), tmp_path / "project")
+    h5 = next(config.parent.glob("labeled-data/*/CollectedData_*.h5"))
+    return config, pd.read_hdf(h5)
+
+
+def label_files(config):
+    folder = next(config.parent.glob("labeled-data/*"))
+    return folder / "CollectedData_pose_pipeline.h5", folder / "CollectedData_pose_pipeline.csv"
+
+
+def rewrite(config, table, *, csv_only=False):
+    h5, csv = label_files(config)
+    h5.unlink(missing_ok=True)
+    csv.unlink(missing_ok=True)
+    if csv_only:
+        table.to_csv(csv)
+    else:
+        table.to_hdf(h5, key="df_with_missing", mode="w")
+
+
+def as_single_strings(table, separator):
+    out = table.copy()
+    out.index = pd.Index([separator.join(index) for index in table.index], tupleize_cols=False)
+    return out
+
+
+def test_windows_paths_imported_as_deeplabcut_normalises_them(project):
+    from deeplabcut.utils.conversioncode import guarantee_multiindex_rows
+
+    config, table = project
+    reference = read_dlc_project(config)
+    windows = as_single_strings(table, "\\")  # labeled-data\frames\img000000.png, as DLC 2 wrote on Windows
+    rewrite(config, windows)
+    frames = read_dlc_project(config)
+    assert frames.image_paths == reference.image_paths
+    np.testing.assert_array_equal(frames.keypoints, reference.keypoints)
+    dlc = pd.read_hdf(label_files(config)[0])
+    guarantee_multiindex_rows(dlc)  # DeepLabCut's own normalisation of such a file gives the same images
+    assert tuple("/".join(index) for index in dlc.sort_index().index) == frames.image_paths
+
+
+def test_mixed_row_formats_imported_without_type_error(project):
+    config, table = project
+    reference = read_dlc_project(config)
+    rows = [index if i % 3 == 0 else "/".join(index) if i % 3 == 1 else "\\".join(index)
+            for i, index in enumerate(table.index)]  # fmt: skip
+    mixed = table.copy()
+    mixed.index = pd.Index(rows, tupleize_cols=False)
+    with pytest.raises(TypeError):  # what DeepLabCut's merge_annotateddatasets does with it (sort_index)
+        mixed.sort_index()
+    for csv_only in (False, True):  # the .h5, and the .csv pandas writes of it (tuples as their repr)
+        rewrite(config, mixed.iloc[::-1], csv_only=csv_only)
+        frames = read_dlc_project(config)
+        assert frames.image_paths == reference.image_paths
+        np.testing.assert_array_equal(frames.keypoints, reference.keypoints)
+
+
+def test_rows_that_are_not_image_paths_refused_by_file_and_row(project):
+    config, table = project
+    bad = table.copy()
+    bad.index = pd.Index([*bad.index[:4], 17, *bad.index[5:9], ("labeled-data", "..", "x.png"), *bad.index[10:]],
+                         tupleize_cols=False)  # fmt: skip
+    rewrite(config, bad)
+    with pytest.raises(LabelError, match=r"CollectedData_pose_pipeline.h5: 2 row\(s\) not indexed by an image path.*"
+                                         r"row 4: 17, row 9: \('labeled-data', '..', 'x.png'\)"):  # fmt: skip
+        read_dlc_project(config)
+
+
+def test_old_csv_only_project_imported_as_convertcsv2h5_converts_it(project, tmp_path):
+    import deeplabcut
+
+    config, table = project
+    reference = read_dlc_project(config)
+    rewrite(config, as_single_strings(table, "/"), csv_only=True)  # DLC 2.0: one path column, no .h5
+    frames = read_dlc_project(config)
+    assert frames.image_paths == reference.image_paths
+    np.testing.assert_array_equal(frames.keypoints, reference.keypoints)
+    assert not label_files(config)[0].exists()  # nothing written
+
+    converted = tmp_path / "converted"
+    shutil.copytree(config.parent, converted)
+    deeplabcut.convertcsv2h5(str(converted / "config.yaml"), userfeedback=False)
+    h5 = label_files(converted / "config.yaml")[0]
+    by_dlc = pd.read_hdf(h5).sort_index()
+    np.testing.assert_array_equal(frames.keypoints, by_dlc.to_numpy(float).reshape(frames.keypoints.shape))
+    assert tuple("/".join(index) for index in by_dlc.index) == frames.image_paths
+
+
+def test_multi_animal_csv_refused_by_name(project):
+    config, table = project
+    multi = table.copy()
+    multi.columns = pd.MultiIndex.from_tuples([(s, "mouse1", b, c) for s, b, c in table.columns],
+                                              names=["scorer", "individuals", "bodyparts", "coords"])  # fmt: skip
+    rewrite(config, multi, csv_only=True)
+    with pytest.raises(LabelError, match="CollectedData_pose_pipeline.csv: multi-animal labels"):
+        read_dlc_project(config)
+
+
+def dlc_labelled_count(config) -> int:
+    """Labelled keypoints as DeepLabCut 3's loader counts them (DLCLoader.to_coco: visibility 2)."""
+    from deeplabcut.pose_estimation_pytorch.data import DLCLoader
+    from deeplabcut.pose_estimation_pytorch.data.base import PoseDatasetParameters
+
+    table = pd.read_hdf(label_files(config)[0])
+    bodyparts = list(dict.fromkeys(table.columns.get_level_values("bodyparts")))
+    coco = DLCLoader.to_coco(str(config.parent), table, PoseDatasetParameters(bodyparts, [], ["animal"]))
+    return int(sum((np.asarray(a["keypoints"])[:, 2] == 2).sum() for a in coco["annotations"]))
+
+
+@pytest.mark.parametrize("project_layout", ["writable", "read-only"])
+def test_border_labels_and_read_only_folder(backend, project, project_layout):
+    """Labels on the right or top border are unlabelled as in DeepLabCut 3; a read-only, moved project imports."""
+    from deeplabcut.utils import auxiliaryfunctions
+
+    from pose_pipeline.schema.dlc_data import DLCProject, import_dlc_project, labelled_frames
+
+    config, table = project
+    border = table.copy()
+    x, y = border.columns.get_level_values("coords") == "x", border.columns.get_level_values("coords") == "y"
+    border.iloc[0, np.flatnonzero(x)[0]] = SIZE  # x == width
+    border.iloc[1, np.flatnonzero(y)[1]] = 0.0  # y == 0
+    border.iloc[2, np.flatnonzero(x)[2]] = SIZE - 0.5  # inside: kept
+    border.iloc[3, np.flatnonzero(x)[3]] = 0.0  # x == 0
+    rewrite(config, border)
+    border.to_csv(label_files(config)[1])
+    labelled_in_file = int(np.isfinite(border.to_numpy(float).reshape(len(border), -1, 2)).all(-1).sum())
+    if project_layout == "read-only":
+        text = config.read_text()
+        auxiliaryfunctions.edit_config(str(config), {"project_path": "/elsewhere/moved-project"})
+        moved = config.read_text()
+        assert moved != text
+        for path in [config, *config.parent.rglob("*")]:
+            path.chmod(path.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+        config.parent.chmod(0o555)
+        mtime = config.stat().st_mtime_ns
+    name = unique("border")
+    try:
+        import_dlc_project(config, name)
+        stored = labelled_frames(name)
+        labelled = int(np.isfinite(stored.keypoints).all(-1).sum())
+        assert labelled == dlc_labelled_count(config)
+        outside = (DLCProject & {"dlc_project": name}).fetch1("labels_outside")
+        assert outside == labelled_in_file - labelled and outside >= 3  # the three border labels at least
+        assert stored.keypoints[2, 2, 0] == SIZE - 0.5
+        if project_layout == "read-only":
+            assert config.read_text() == moved and config.stat().st_mtime_ns == mtime  # never written back
+            if os.geteuid() != 0:  # root ignores permissions
+                with pytest.raises(PermissionError):
+                    auxiliaryfunctions.read_config(str(config))  # DeepLabCut's reader writes project_path back
+    finally:
+        (DLCProject & {"dlc_project": name}).delete(prompt=False)
+        config.parent.chmod(0o755)
