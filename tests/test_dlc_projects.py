@@ -173,3 +173,27 @@ def test_border_labels_and_read_only_folder(backend, project, project_layout):
     finally:
         (DLCProject & {"dlc_project": name}).delete(prompt=False)
         config.parent.chmod(0o755)
+
+
+def test_images_of_several_sizes_predicted_and_occluded(tiny_dlc_model):
+    """Projects labelled on videos of several resolutions: DeepLabCut's runner stacks each batch into one tensor,
+    so the predictor sends each run of equal-size images separately; occlusion is drawn per size."""
+    from pose_pipeline.dlc.evaluation import SnapshotPredictor
+    from pose_pipeline.schema.dlc_training import OCCLUSION, occlude_by_size
+    from pose_pipeline.synthetic.reaching import occlude, render_reaching
+
+    small, large = render_reaching(3, size=(64, 64), seed=5), render_reaching(2, size=(96, 80), seed=6)
+    images = [small.images[0], large.images[0], small.images[1], small.images[2], large.images[1]]
+    keypoints = np.stack([small.keypoints[0], large.keypoints[0], *small.keypoints[1:], large.keypoints[1]])
+    predictor = SnapshotPredictor(tiny_dlc_model.pytorch_config, tiny_dlc_model.snapshots[max(tiny_dlc_model.snapshots)],
+                                  device="cpu", batch_size=4)  # fmt: skip
+    together = predictor.predict(iter(images))
+    one_by_one = np.concatenate([predictor.predict([image]) for image in images])
+    np.testing.assert_allclose(together, one_by_one, atol=1e-4)
+
+    covered, mask = occlude_by_size(images, keypoints)
+    assert [c.shape for c in covered] == [i.shape for i in images] and mask.shape == keypoints.shape[:2]
+    same, same_mask = occlude(np.stack(small.images), small.keypoints, **OCCLUSION)
+    only_small, only_small_mask = occlude_by_size(list(small.images), small.keypoints)
+    np.testing.assert_array_equal(np.stack(only_small), same)  # one size: exactly the former single call
+    np.testing.assert_array_equal(only_small_mask, same_mask)

@@ -175,8 +175,6 @@ class SnapshotEvaluation(dj.Computed):
         """
 
     def make(self, key):
-        from ..synthetic.reaching import occlude
-
         config, snapshot = fetch_snapshot(key)
         sweep = (Sweep & key).fetch1()
         project = (DLCProject & {"dlc_project": sweep["dlc_project"]}).fetch1()
@@ -197,7 +195,7 @@ class SnapshotEvaluation(dj.Computed):
         predictions = predictor.predict(every_image())
         metrics = evaluate_predictions(predictions, frames, splits, pcutoff=sweep["pcutoff"],
                                        pck_pixels=sweep["pck_pixels"], sigmas=project["sigmas"])  # fmt: skip
-        covered, mask = occlude(np.stack([test_images[i] for i in test]), frames.keypoints[test], **OCCLUSION)
+        covered, mask = occlude_by_size([test_images[i] for i in test], frames.keypoints[test])
         occluded = predictor.predict(iter(covered))
         seconds = time.perf_counter() - started
 
@@ -218,6 +216,21 @@ class SnapshotEvaluation(dj.Computed):
                 "num_keypoints": int(per["n_labelled"][j])}) for j, name in enumerate(frames.bodyparts)])  # fmt: skip
         self.Occlusion.insert1(nan_to_null({**key, **occlusion_scores(predictions[test], occluded,
                                                                      frames.keypoints[test], mask)}))  # fmt: skip
+
+
+def occlude_by_size(images: list[np.ndarray], keypoints: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """`occlude` (``OCCLUSION``) applied to each group of equal-size images (one group when a project's images share
+    a size); returns the occluded images in the given order and the (N, J) occluded mask."""
+    from ..synthetic.reaching import occlude
+
+    covered, mask = list(images), np.zeros(keypoints.shape[:2], dtype=bool)
+    for shape in dict.fromkeys(image.shape for image in images):
+        group = [i for i, image in enumerate(images) if image.shape == shape]
+        out, group_mask = occlude(np.stack([images[i] for i in group]), keypoints[group], **OCCLUSION)
+        for i, image in zip(group, out, strict=True):
+            covered[i] = image
+        mask[group] = group_mask
+    return covered, mask
 
 
 def occlusion_scores(clean: np.ndarray, occluded: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> dict:
