@@ -50,6 +50,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0, help="split and training seed")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of each, alternating (default 3)")
+    parser.add_argument(
+        "--eval-batch",
+        type=int,
+        default=None,
+        help="force SnapshotEvaluation's batch size (default: dlc_training.evaluation_batch_size)",
+    )
     parser.add_argument("--profile", action="store_true", help="cProfile one more pipeline run and print its top")
     parser.add_argument("--verbose", action="store_true", help="show DeepLabCut's output")
     return parser.parse_args(argv)
@@ -139,6 +145,10 @@ def main(argv=None) -> int:
     from pose_pipeline.schema.dlc_training import SnapshotEvaluation, Training
 
     require_deeplabcut()
+    if args.eval_batch:
+        from pose_pipeline.schema import dlc_training
+
+        dlc_training.evaluation_batch_size = lambda device, shape: args.eval_batch
     quiet = not args.verbose
     snapshot_every = args.snapshot_every or max(1, args.iterations // 2)
     try:
@@ -147,8 +157,12 @@ def main(argv=None) -> int:
             Training.populate(key, reserve_jobs=True, suppress_errors=False)
         bare = BareEvaluation(key, home)
         n_test = len((Training & key).fetch1("test_frames"))
+        from pose_pipeline.schema import dlc_training
+
+        batch = dlc_training.evaluation_batch_size(DEVICE, (args.size, args.size))
         print(f"Snapshot evaluation, {args.backbone}, {args.frames} frames ({n_test} test) of {args.size}x{args.size}, "
-              f"{bare.snapshots} snapshots, {DEVICE}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}")  # fmt: skip
+              f"{bare.snapshots} snapshots, {DEVICE}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, "
+              f"pipeline batch {batch} (evaluate_network: 1)")  # fmt: skip
         bare.run(quiet)  # warm-up of each, untimed
         run_pipeline(key, quiet)
         runs = {"bare": [], "pipeline": []}

@@ -197,3 +197,12 @@ def test_images_of_several_sizes_predicted_and_occluded(tiny_dlc_model):
     only_small, only_small_mask = occlude_by_size(list(small.images), small.keypoints)
     np.testing.assert_array_equal(np.stack(only_small), same)  # one size: exactly the former single call
     np.testing.assert_array_equal(only_small_mask, same_mask)
+
+
+def test_evaluation_batch_size_by_device_and_image_size():
+    from pose_pipeline.schema.dlc_training import evaluation_batch_size
+
+    assert evaluation_batch_size("cuda", (1080, 1920, 3)) == 8
+    assert evaluation_batch_size("cpu", (64, 64, 3)) == 8  # small images: batches pay on the CPU
+    assert evaluation_batch_size("cpu", (256, 256, 3)) == 2
+    assert evaluation_batch_size("cpu", (480, 640, 3)) == 1  # large: one at a time, as evaluate_network

@@ -17,6 +17,7 @@ import datajoint as dj
 import numpy as np
 
 from .. import database
+from ..dlc.engine import resolve_device
 from ..dlc.evaluation import SPLITS, SnapshotPredictor, evaluate_predictions, occluded_vs_visible
 from ..jsonable import jsonable
 from ..keypoints.metrics import keypoint_errors
@@ -32,6 +33,17 @@ OCCLUSION = {"fraction": 0.3, "radius": 4.0, "seed": 0}
 # degradation (error on occluded keypoints / error on the same keypoints unoccluded) -> robustness score
 OCCLUSION_SCORE_LIMITS = (1.25, 1.5, 2.0, 3.0)  # score 5 up to 1.25x, 4 up to 1.5x, 3 up to 2x, 2 up to 3x, else 1
 BENCHMARK = {"width": 1280, "height": 720, "frames": 16, "warmup": 2, "batch_size": 8}
+# Evaluation batches: 8 images on a GPU; on the CPU at most this many pixels per batch (8 images of 128 x 128, one of
+# 640 x 480). Measured on one CPU thread (docs/deeplabcut.md, section 9): batch 8 is 1.75x faster per frame than
+# batch 1 at 64 x 48 pixels, equal at 256 x 192, and 1.6x slower at 640 x 480 (DeepLabCut's evaluate_network uses 1).
+EVALUATION_BATCH, EVALUATION_CPU_BATCH_PIXELS = 8, 8 * 128 * 128
+
+
+def evaluation_batch_size(device: str, image_shape) -> int:
+    """Images per inference batch of `SnapshotEvaluation` on ``device`` for images of ``image_shape`` (H, W, ...)."""
+    if device.startswith("cuda"):
+        return EVALUATION_BATCH
+    return int(np.clip(EVALUATION_CPU_BATCH_PIXELS // max(1, image_shape[0] * image_shape[1]), 1, EVALUATION_BATCH))
 
 
 @schema
@@ -181,7 +193,9 @@ class SnapshotEvaluation(dj.Computed):
         frames = labelled_frames(sweep["dlc_project"])
         splits = dict(zip(SPLITS, (Training & key).fetch1("train_frames", "test_frames"), strict=True))
         started = time.perf_counter()
-        predictor = SnapshotPredictor(config, snapshot, device=sweep["device"])
+        device = resolve_device(sweep["device"])
+        predictor = SnapshotPredictor(config, snapshot, device=device,
+                                      batch_size=evaluation_batch_size(device, frames.load(0).shape))  # fmt: skip
         test = np.asarray(splits["test"], dtype=int)
         test_images = {}  # kept from the pass over every frame, for the occlusion test
 
