@@ -7,6 +7,9 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -130,6 +133,34 @@ def dlc_labelled_count(config) -> int:
     return int(sum((np.asarray(a["keypoints"])[:, 2] == 2).sum() for a in coco["annotations"]))
 
 
+READ_BOTH = """
+import sys
+from deeplabcut.utils import auxiliaryfunctions
+from pose_pipeline.dlc.project import read_dlc_project
+print(len(read_dlc_project(sys.argv[1])))
+try:
+    auxiliaryfunctions.read_config(sys.argv[1])
+    print("read")
+except PermissionError:
+    print("PermissionError")
+"""
+
+
+def run_without_write_permission(code: str, *args: str) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter that file modes apply to: as root, without the capabilities that let
+    root ignore them (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH)."""
+    command = [sys.executable, "-c", code, *args]
+    if os.geteuid() == 0:
+        if not shutil.which("setpriv"):
+            pytest.skip("running as root without setpriv: file modes cannot be enforced")
+        command = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--", *command]
+    out = subprocess.run(command, check=False, capture_output=True, text=True, cwd=Path(__file__).parents[1],
+                         timeout=300)  # fmt: skip
+    if out.returncode != 0 and out.stderr.startswith("setpriv:"):  # a container without CAP_SETPCAP
+        pytest.skip(f"capabilities cannot be dropped here: {out.stderr.strip()}")
+    return out
+
+
 @pytest.mark.parametrize("project_layout", ["writable", "read-only"])
 def test_border_labels_and_read_only_folder(backend, project, project_layout):
     """Labels on the right or top border are unlabelled as in DeepLabCut 3; a read-only, moved project imports."""
@@ -167,9 +198,9 @@ def test_border_labels_and_read_only_folder(backend, project, project_layout):
         assert stored.keypoints[2, 2, 0] == SIZE - 0.5
         if project_layout == "read-only":
             assert config.read_text() == moved and config.stat().st_mtime_ns == mtime  # never written back
-            if os.geteuid() != 0:  # root ignores permissions
-                with pytest.raises(PermissionError):
-                    auxiliaryfunctions.read_config(str(config))  # DeepLabCut's reader writes project_path back
+            out = run_without_write_permission(READ_BOTH, str(config))
+            assert out.returncode == 0, out.stderr[-2000:]
+            assert out.stdout.split() == [str(len(table)), "PermissionError"]  # ours reads, DeepLabCut's writes back
     finally:
         (DLCProject & {"dlc_project": name}).delete(prompt=False)
         config.parent.chmod(0o755)
