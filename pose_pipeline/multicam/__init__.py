@@ -1,0 +1,2 @@
+"""Multi-camera recordings: calibrated camera sets, synchronisation checks and triangulation (pure functions and
+data types; the tables are in `pose_pipeline.schema.multicam`)."""
