@@ -35,3 +35,28 @@ def random_points(n_frames: int, n_joints: int, seed: int = 1) -> np.ndarray:
     """(frames, joints, 3) points in a 1 m box around (0, 0, 1)."""
     rng = np.random.default_rng(seed)
     return rng.uniform(-0.5, 0.5, (n_frames, n_joints, 3)) + np.array([0.0, 0.0, 1.0])
+
+
+def walker(n_frames: int, fps: float = 30.0) -> np.ndarray:
+    """(frames, 17, 3) COCO-17 joints of a person walking 1 m/s along x through the origin, world z up."""
+    from pose_pipeline.synthetic.motion import walking_joints
+
+    return walking_joints(np.arange(n_frames) / fps, start=(-0.5 * n_frames / fps, 0.0), speed=1.0)
+
+
+def observe(cameras: CameraSet, points: np.ndarray, noise_px: float = 1.0, missing: float = 0.0,
+            outliers: float = 0.0, seed: int = 2) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """(cameras, ..., 3) keypoints (x, y, confidence) of ``points`` (..., 3) seen by ``cameras`` with Gaussian
+    pixel noise, a share of missing points (NaN) and a share of outliers (anywhere in the image, confidence
+    still high); returns the keypoints and the outlier mask (cameras, ...)."""
+    rng = np.random.default_rng(seed)
+    pixels = cameras.project(points)
+    pixels = pixels + rng.normal(0.0, noise_px, pixels.shape)
+    bad = rng.random(pixels.shape[:-1]) < outliers
+    sizes = np.array([camera.size for camera in cameras.cameras], dtype=float)
+    sizes = sizes.reshape(len(cameras), *([1] * (pixels.ndim - 2)), 2)
+    anywhere = rng.uniform(0, 1, pixels.shape) * sizes
+    pixels = np.where(bad[..., None], anywhere, pixels)
+    pixels[rng.random(pixels.shape[:-1]) < missing] = np.nan
+    confidence = np.where(np.isfinite(pixels).all(axis=-1), rng.uniform(0.6, 1.0, pixels.shape[:-1]), 0.0)
+    return np.concatenate([pixels, confidence[..., None]], axis=-1), bad
