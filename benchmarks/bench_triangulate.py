@@ -58,7 +58,7 @@ def plain(n_cameras: int, n_frames: int = 2000) -> dict:
     from pose_pipeline.multicam.calibration import to_aniposelib
     from pose_pipeline.multicam.triangulate import triangulate_dlt
 
-    cameras, truth, pixels = _scene(n_cameras, n_frames, 0.0)
+    cameras, _, pixels = _scene(n_cameras, n_frames, 0.0)
     group = to_aniposelib(cameras)
     group.triangulate(pixels.copy())  # compile for this shape
     theirs, their_seconds = _timed(group.triangulate, pixels.copy(), repeat=3)
@@ -130,7 +130,7 @@ def recording() -> dict:
 
 def main() -> None:
     if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     print("1. plain DLT, frames/s on one core (20 joints a frame)")
     for n in (4, 16):
         r = plain(n)
