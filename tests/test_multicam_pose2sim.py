@@ -73,3 +73,31 @@ def test_robust_triangulation_close_to_pose2sim(demo):
     assert max(distance.values()) < 6 and np.median(list(distance.values())) < 3.5, distance
     assert np.nanmedian(result.reprojection_error) < 6
     assert np.isfinite(result.keypoints).all(axis=-1).mean() > 0.9
+
+
+def test_demo_recording_and_calibration_through_the_tables(db):
+    """The 4 real videos imported (mixed codecs), grouped into a recording (timestamps decoded by VideoInfo), the
+    Qualisys-converted calibration imported and attached: the two cameras that decode 1080 wide are refused by
+    name until accepted."""
+    from pose_pipeline.schema.multicam import (
+        Recording,
+        RecordingCalibration,
+        RecordingError,
+        attach_calibration,
+        fetch_camera_set,
+        import_calibration,
+        insert_recording,
+    )
+    from pose_pipeline.schema.video import VideoInfo, insert_local_video
+
+    videos = {f"cam0{i}": insert_local_video(POSE2SIM_DEMO / f"videos/cam0{i}.mp4", "pose2sim") for i in range(1, 5)}
+    rec = insert_recording("pose2sim", "balancing", videos)
+    assert (Recording & rec).fetch1("num_frames") == 100
+    assert sorted(VideoInfo.to_arrays("codec")) == ["h264", "h264", "h264", "vp9"]
+    import_calibration(POSE2SIM_DEMO / "calibration/Calib.qca.txt", "qualisys")
+    assert fetch_camera_set("qualisys").world_frame == "Qualisys lab frame (z up)"
+    with pytest.raises(RecordingError, match=r"'cam01': the video decodes as 1080x1920.*'cam02'.*accept_size_mismatch"):
+        attach_calibration(rec, "qualisys")
+    assert not RecordingCalibration()
+    key = attach_calibration(rec, "qualisys", accept_size_mismatch=("cam01", "cam02"))
+    assert sorted((RecordingCalibration & key).fetch1("size_notes")) == ["cam01", "cam02"]
