@@ -18,7 +18,9 @@ from pose_pipeline.schema.multicam import (
     Recording2D,
     RecordingCalibration,
     RecordingError,
+    RecordingGroundTruth,
     Triangulated3D,
+    Triangulated3DAccuracy,
     Triangulated3DMethod,
     attach_calibration,
     import_calibration,
@@ -104,6 +106,16 @@ def test_walker_triangulated_from_four_cameras(recording):
     assert np.median(upper) < 30 and np.percentile(upper, 95) < 50, (np.median(upper), np.percentile(upper, 95))
     assert np.median(errors[1:]) < 40
     assert robust["median_reprojection_error"] < 10
+
+    RecordingGroundTruth.insert1({**key, "keypoints_3d": truth, "joint_set": "COCO-17",
+                                  "world_frame": "synthetic scene: z up, floor at z = 0", "source": "the scene"})  # fmt: skip
+    Triangulated3DAccuracy.populate()
+    accuracy = (Triangulated3DAccuracy & {"triangulation_method": "dlt_ransac"}).fetch1()
+    assert accuracy["median_error"] == pytest.approx(np.nanmedian(errors), rel=1e-3)
+    assert accuracy["num_points"] == np.isfinite(errors).sum() and accuracy["num_missing"] == 17  # frame 0
+    per_joint = (Triangulated3DAccuracy.Joint & {"triangulation_method": "dlt_ransac"}).to_pandas()
+    assert len(per_joint) == 17 and per_joint.loc[per_joint.joint_name == "nose", "median_error"].item() < 40
+    assert 0 < accuracy["bone_cv"] < 0.5
 
 
 def test_bad_input_is_refused_by_name_and_nothing_is_stored(recording, tmp_path):

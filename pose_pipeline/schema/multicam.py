@@ -6,6 +6,7 @@ Calibration (Manual; imported from anipose/Pose2Sim TOML or Qualisys .qca.txt; a
 Recording × Calibration ─► RecordingCalibration (which calibration camera is each recording camera; sizes checked)
 Recording × TopDownPerson ─► Recording2D (which subject's 2D result of each camera; one person per recording)
 Recording2D × RecordingCalibration ─► Triangulated3DMethod ─► Triangulated3D (frames × joints × 3, metres, world)
+Triangulated3D × RecordingGroundTruth ─► Triangulated3DAccuracy (position error in mm, overall and per joint)
 
 Every insert helper checks everything first and writes master and parts in one transaction: a recording that is
 not synchronised, a calibration that lacks a camera or does not fit a video's size, 2D results of several people
@@ -222,6 +223,90 @@ class Triangulated3D(dj.Computed):
                 **columns,
             }
         )
+
+
+@schema
+class RecordingGroundTruth(dj.Manual):
+    """Ground-truth 3D joints of a recording's subject (a synthetic scene's, or motion capture): frames × joints ×
+    3 metres in the world frame named, NaN where unknown."""
+
+    definition = """
+    -> Recording
+    ---
+    keypoints_3d             : <blob>     # (frames, joints, 3) metres
+    -> JointSet
+    world_frame              : varchar(255)   # must be the calibration's world frame to be compared
+    source                   : varchar(255)
+    """
+
+
+@schema
+class Triangulated3DAccuracy(dj.Computed):
+    """How far one triangulation is from the recording's ground truth (same joint set and world frame), in
+    millimetres, over the (frame, joint) points both have; the part holds the same per joint."""
+
+    definition = """
+    -> Triangulated3D
+    -> RecordingGroundTruth
+    ---
+    mean_error=null          : float64    # mm
+    median_error=null        : float64    # mm
+    p95_error=null           : float64    # mm, 95th percentile
+    bone_cv=null             : float64    # mean coefficient of variation of the triangulated bone lengths
+    reprojection_error=null  : float64    # pixels, median over the points compared
+    num_points               : int32      # (frame, joint) points compared
+    num_missing              : int32      # points with ground truth but not triangulated
+    """
+
+    class Joint(dj.Part):
+        """The errors of one joint."""
+
+        definition = """
+        -> master
+        joint_index          : int16
+        ---
+        joint_name           : varchar(64)
+        mean_error=null      : float64    # mm
+        median_error=null    : float64    # mm
+        num_points           : int32
+        """
+
+    @property
+    def key_source(self):
+        return (Triangulated3D * RecordingGroundTruth.proj(gt_joint_set="joint_set")) & "joint_set = gt_joint_set"
+
+    def make(self, key):
+        from ..skeletons import get_joint_set
+        from . import nan_to_null
+
+        points, joint_set, frame, reprojection = (Triangulated3D & key).fetch1(
+            "keypoints_3d", "joint_set", "world_frame", "reprojection_error")  # fmt: skip
+        truth, truth_frame = (RecordingGroundTruth & key).fetch1("keypoints_3d", "world_frame")
+        if truth_frame != frame:
+            raise RecordingError(f"ground truth is in {truth_frame!r}, the triangulation in {frame!r}: not comparable")
+        if truth.shape != points.shape:
+            raise RecordingError(f"ground truth has shape {truth.shape}, the triangulation {points.shape}")
+        errors = np.linalg.norm(points.astype(float) - truth, axis=-1) * 1000
+        known = np.isfinite(truth).all(axis=-1)
+        both = known & np.isfinite(errors)
+        joints = get_joint_set(joint_set)
+        lengths = [np.linalg.norm(points[:, a] - points[:, b], axis=-1) for a, b in joints.bones]
+        cvs = [np.nanstd(x) / np.nanmean(x) for x in lengths if np.isfinite(x).sum() > 1]
+        row = {
+            "mean_error": float(errors[both].mean()) if both.any() else np.nan,
+            "median_error": float(np.median(errors[both])) if both.any() else np.nan,
+            "p95_error": float(np.percentile(errors[both], 95)) if both.any() else np.nan,
+            "bone_cv": float(np.mean(cvs)) if cvs else np.nan,
+            "reprojection_error": float(np.nanmedian(reprojection[both])) if both.any() else np.nan,
+        }
+        self.insert1({**key, **nan_to_null(row), "num_points": int(both.sum()),
+                      "num_missing": int((known & ~both).sum())})  # fmt: skip
+        self.Joint.insert(
+            [{**key, "joint_index": j, "joint_name": name, "num_points": int(both[:, j].sum()),
+              **nan_to_null({"mean_error": float(errors[both[:, j], j].mean()) if both[:, j].any() else np.nan,
+                             "median_error": float(np.median(errors[both[:, j], j])) if both[:, j].any() else np.nan})}
+             for j, name in enumerate(joints.joints)]
+        )  # fmt: skip
 
 
 def _refuse_cameras_without_overlap(key: dict, keypoints: np.ndarray, result) -> None:
