@@ -62,3 +62,20 @@ def test_a_camera_without_the_board_is_named(views):
     blind = {**views, "cam2": [np.full_like(frame, 128) for frame in views["cam2"]]}
     with pytest.raises(BoardNotFoundError, match=r"cam2 0; never found by cam2: check the board size \(5 x 7"):
         calibrate_board(blind, {name: SIZE for name in views}, SPEC)
+
+
+def test_world_frame_from_a_floor_board(views):
+    from pose_pipeline.multicam.board_calibration import floor_frame
+
+    calibrated = calibrate_board(views, {name: SIZE for name in views}, SPEC).cameras
+    # the board flat on the floor (z = 0), centred on the origin, its x along world x, seen from above
+    width, height = SPEC.squares_x * SPEC.square_length, SPEC.squares_y * SPEC.square_length
+    board_axes = np.diag([1.0, -1.0, -1.0])  # columns: board x, y, z (z into the floor) in world coordinates
+    origin = -board_axes @ np.array([width / 2, height / 2, 0.0])
+    floor_views = {camera.name: render_board_views(camera, SPEC, [(board_axes, origin)])[0] for camera in rig()}
+    cameras, residual = floor_frame(calibrated, floor_views, SPEC)
+    assert residual < 0.003 and cameras.world_frame.startswith("floor board")
+    corner = origin + board_axes @ np.array([SPEC.square_length, SPEC.square_length, 0.0])  # its first inner corner
+    for camera, known in zip(cameras.cameras, rig(), strict=True):
+        assert np.linalg.norm(camera.center - (known.center - corner)) < 0.03, camera.name
+        assert camera.center[2] > 1.0  # z up: the cameras are 1.4-1.7 m above the floor

@@ -112,3 +112,50 @@ def _in_reference_frame(group, names: list[str], reference: str) -> CameraSet:
                                    cv2.Rodrigues(rotation)[0].ravel(), translation, camera.get_size()))  # fmt: skip
     return CameraSet(tuple(cameras), world_frame=f"camera {reference}'s axes (x right, y down, z forward), metres",
                      metadata={"source": "charuco"})  # fmt: skip
+
+
+def floor_frame(cameras: CameraSet, views: dict[str, np.ndarray], spec: BoardSpec, *, min_corners: int = 8
+                ) -> tuple[CameraSet, float]:  # fmt: skip
+    """Re-express calibrated ``cameras`` in the frame of a board lying on the floor, seen in one frame per camera
+    (``views``: name -> frame): origin at the board's first inner corner, x along its first row, z up (towards
+    the cameras), metres. Returns the cameras and the fit's RMS residual in metres (the board's corners
+    triangulated from at least two cameras, then a rigid fit to the board's geometry)."""
+    from .triangulate import triangulate_dlt
+
+    board = _aniposelib_board(spec)
+    n_corners = len(board.objPoints)
+    pixels = np.full((len(cameras), n_corners, 2), np.nan)
+    for c, name in enumerate(cameras.names):
+        if name not in views:
+            continue
+        frame = views[name]
+        image = frame if frame.ndim == 2 else cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
+        corners, ids = board.detect_image(image)
+        if corners is not None and len(corners) >= min_corners:
+            pixels[c, ids.ravel()] = corners.reshape(-1, 2)
+    seen = [name for c, name in enumerate(cameras.names) if np.isfinite(pixels[c]).any()]
+    if len(seen) < 2:
+        raise BoardNotFoundError(f"the floor board must be found by at least two cameras; found by {seen or 'none'} "
+                                 f"of {', '.join(cameras.names)}")  # fmt: skip
+    points = triangulate_dlt(cameras, pixels).points
+    ok = np.isfinite(points).all(axis=1)
+    if ok.sum() < 4:
+        raise BoardNotFoundError(f"only {int(ok.sum())} floor-board corners were seen by two cameras; need 4")
+    model, world = board.objPoints[ok], points[ok]
+    # Kabsch: world = rotation @ model + translation
+    model_mean, world_mean = model.mean(axis=0), world.mean(axis=0)
+    u, _, vt = np.linalg.svd((world - world_mean).T @ (model - model_mean))
+    rotation = u @ np.diag([1.0, 1.0, np.linalg.det(u @ vt)]) @ vt
+    translation = world_mean - rotation @ model_mean
+    residual = float(np.sqrt(np.mean(np.sum((rotation @ model.T + translation[:, None] - world.T) ** 2, axis=0))))
+    centres = np.array([camera.center for camera in cameras.cameras])
+    if np.mean((centres - translation) @ rotation[:, 2]) < 0:  # board z points into the floor: turn it up
+        rotation = rotation @ np.diag([1.0, -1.0, -1.0])
+    moved = []
+    for camera in cameras.cameras:
+        r = camera.R @ rotation
+        t = camera.R @ translation + camera.translation
+        moved.append(CameraModel(camera.name, camera.matrix, camera.distortion, cv2.Rodrigues(r)[0].ravel(), t,
+                                 camera.size, camera.fisheye))  # fmt: skip
+    frame_name = "floor board: origin at its first inner corner, x along its first row, z up, metres"
+    return CameraSet(tuple(moved), frame_name, dict(cameras.metadata)), residual
