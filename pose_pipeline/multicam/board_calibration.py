@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..synthetic.board import BoardSpec
+from .board import BoardSpec
 from .calibration import CalibrationError, CameraModel, CameraSet
 
 

@@ -7,30 +7,13 @@ camera that sees the board from behind sees a grey back (no mirrored markers).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 
+from ..multicam.board import BoardSpec
 from .camera import Camera
 
-
-@dataclass(frozen=True)
-class BoardSpec:
-    """A ChArUco board: squares across and down, square and marker side in metres, ArUco dictionary."""
-
-    squares_x: int = 5
-    squares_y: int = 7
-    square_length: float = 0.08
-    marker_length: float = 0.06
-    marker_bits: int = 4
-    dict_size: int = 50
-
-    def opencv_board(self):
-        dictionary = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, f"DICT_{self.marker_bits}X{self.marker_bits}_"
-                                                                          f"{self.dict_size}"))  # fmt: skip
-        return cv2.aruco.CharucoBoard((self.squares_x, self.squares_y), self.square_length, self.marker_length,
-                                      dictionary)  # fmt: skip
+__all__ = ["BoardSpec", "board_poses", "render_board_views"]
 
 
 def board_poses(n_frames: int, center=(0.0, 0.0, 1.0), seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
