@@ -13,6 +13,7 @@ from pose_pipeline.multicam.calibration import (
     read_toml,
     write_anipose_toml,
     write_pose2sim_toml,
+    write_qualisys,
 )
 from tests.multicam_scene import POSE2SIM_DEMO, random_points, ring_of_cameras
 
@@ -111,3 +112,20 @@ def test_bad_files_are_refused(tmp_path):
         CameraSet((cameras.cameras[0], cameras.cameras[0]))
     with pytest.raises(CalibrationError, match="no camera.s. cam9"):
         cameras.subset(["cam0", "cam9"])
+
+
+def test_qualisys_round_trip(tmp_path):
+    cameras = ring_of_cameras(3, distortion=[-0.05, 0.01, 0.001, -0.0005])  # k1, k2, p1, p2 as Qualisys
+    write_qualisys(cameras, tmp_path / "calibration.qca.txt")
+    back = read_calibration(tmp_path / "calibration.qca.txt")
+    assert back.world_frame == "Qualisys lab frame (z up)"
+    assert_same_cameras(cameras, back, atol=1e-9)
+    with pytest.raises(CalibrationError, match="'cam0': only pinhole cameras"):
+        write_qualisys(ring_of_cameras(1, distortion=[0.1, 0.0, 0.0, 0.0, 0.2]), tmp_path / "k3.qca.txt")
+
+
+@needs_demo
+def test_demo_qualisys_file_written_back(tmp_path):
+    demo = read_calibration(DEMO / "calibration/Calib.qca.txt")
+    write_qualisys(demo, tmp_path / "again.qca.txt")
+    assert_same_cameras(demo, read_calibration(tmp_path / "again.qca.txt"), atol=1e-9)

@@ -12,7 +12,7 @@ Files read and written:
   ``cam_2``); this reader orders them by number, and the pipeline matches cameras by name, never by position.
 - Pose2Sim TOML: the same fields in tables named after the cameras, plus ``fisheye``; ``[metadata]`` holds
   ``adjusted`` and ``error``.
-- Qualisys ``.qca.txt`` (QTM's XML export), read as Pose2Sim's converter reads it: intrinsics in 1/64 pixel,
+- Qualisys ``.qca.txt`` (QTM's XML export), read (and written back) as Pose2Sim's converter reads it: intrinsics in 1/64 pixel,
   distortion coefficients divided by 64 as Pose2Sim does (so both give the same cameras), camera poses in
   millimetres (camera to world, Qualisys camera axes) turned into OpenCV world-to-camera extrinsics in metres.
 """
@@ -360,6 +360,41 @@ def read_qualisys(path) -> CameraSet:
     cameras.sort(key=lambda c: _natural_key(c.name))
     return CameraSet(tuple(cameras), world_frame="Qualisys lab frame (z up)",
                      metadata={"source": "qualisys_qca", "avg_residual_mm": [residuals[c.name] for c in cameras]})  # fmt: skip
+
+
+def write_qualisys(cameras: CameraSet, path) -> None:
+    """Write a ``.qca.txt`` that `read_qualisys` (and Pose2Sim's converter) read back as ``cameras``: the inverse
+    of the reading conventions (1/64-pixel intrinsics, distortion times 64, camera-to-world poses in millimetres,
+    Qualisys camera axes). Pinhole cameras with at most (k1, k2, p1, p2) distortion only."""
+    root = ET.Element("calibration", {"source": "pose_pipeline", "type": "regular"})
+    ET.SubElement(root, "results", {"std-dev": "0.", "min-max-diff": "0."})
+    group = ET.SubElement(root, "cameras")
+    for camera in cameras.cameras:
+        extra = camera.distortion[4:]
+        if camera.fisheye or (extra.size and np.any(extra != 0)):
+            raise CalibrationError(f"camera {camera.name!r}: only pinhole cameras with k1, k2, p1, p2 fit a .qca.txt")
+        k1, k2, p1, p2 = np.pad(camera.distortion[:4], (0, 4 - min(4, camera.distortion.size)))
+        element = ET.SubElement(group, "camera", {"active": "1", "serial": camera.name, "model": "none",
+                                                  "avg-residual": "0.0", "viewrotation": "0"})  # fmt: skip
+        width, height = camera.size
+        box = {"left": "0", "top": "0", "right": str(width - 1), "bottom": str(height - 1)}
+        for tag in ("fov_marker", "fov_marker_max", "fov_video", "fov_video_max"):
+            ET.SubElement(element, tag, box)
+        camera_to_world = (QUALISYS_TO_OPENCV @ camera.R).T
+        position = camera.center * 1000.0
+        transform = {f"r{i}{j}": repr(float(camera_to_world.T[i - 1, j - 1])) for i in (1, 2, 3) for j in (1, 2, 3)}
+        transform.update({axis: repr(float(v)) for axis, v in zip("xyz", position)})
+        ET.SubElement(element, "transform", transform)
+        k = camera.matrix * QUALISYS_SUBPIXELS
+        ET.SubElement(element, "intrinsic", {
+            "focalLengthU": repr(float(k[0, 0])), "focalLengthV": repr(float(k[1, 1])),
+            "centerPointU": repr(float(k[0, 2])), "centerPointV": repr(float(k[1, 2])),
+            "radialDistortion1": repr(float(k1 * QUALISYS_SUBPIXELS)),
+            "radialDistortion2": repr(float(k2 * QUALISYS_SUBPIXELS)), "radialDistortion3": "0.0",
+            "tangentalDistortion1": repr(float(p1 * QUALISYS_SUBPIXELS)),
+            "tangentalDistortion2": repr(float(p2 * QUALISYS_SUBPIXELS)), "skew": "0.0",
+        })  # fmt: skip
+    ET.ElementTree(root).write(path, encoding="ascii", xml_declaration=True)
 
 
 def _natural_key(text: str):
