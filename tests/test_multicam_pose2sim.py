@@ -101,3 +101,23 @@ def test_demo_recording_and_calibration_through_the_tables(db):
     assert not RecordingCalibration()
     key = attach_calibration(rec, "qualisys", accept_size_mismatch=("cam01", "cam02"))
     assert sorted((RecordingCalibration & key).fetch1("size_notes")) == ["cam01", "cam02"]
+
+
+def test_cli_imports_the_demo_recording_with_its_calibration(db):
+    from click.testing import CliRunner
+
+    from pose_pipeline.cli import main
+    from pose_pipeline.schema.multicam import Calibration, Recording, RecordingCalibration
+
+    cameras = [f"cam0{i}={POSE2SIM_DEMO / f'videos/cam0{i}.mp4'}" for i in range(1, 5)]
+    command = ["import-recording", "balancing", *cameras, "--project", "pose2sim",
+               "--calibration", str(POSE2SIM_DEMO / "calibration/Calib.qca.txt")]  # fmt: skip
+    refused = CliRunner().invoke(main, command)
+    assert refused.exit_code == 1 and "'cam01': the video decodes as 1080x1920" in refused.output
+    assert not Recording() and not Calibration()  # nothing kept
+    accepted = CliRunner().invoke(
+        main, [*command, "--accept-size-mismatch", "cam01", "--accept-size-mismatch", "cam02"]
+    )
+    assert accepted.exit_code == 0, accepted.output
+    assert "calibration Calib attached" in accepted.output
+    assert len(Recording.Camera()) == 4 and len(RecordingCalibration.Camera()) == 4
