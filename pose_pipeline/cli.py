@@ -128,6 +128,65 @@ def import_videos(paths, project, recursive, recompress):
     sys.exit(1 if report.refused and not (report.imported or report.already_present) else 0)
 
 
+@main.command("import-recording")
+@click.argument("recording")
+@click.argument("cameras", nargs=-1, required=True)
+@click.option("--project", "-p", required=True, help="Video project of the videos and recording project.")
+@click.option(
+    "--calibration",
+    "calibration_file",
+    type=click.Path(exists=True, path_type=Path),
+    help="Calibration file (anipose or Pose2Sim TOML, Qualisys .qca.txt) the recording uses.",
+)
+@click.option("--map", "mapping", multiple=True, help="CAMERA=CALIBRATION_CAMERA where the names differ.")
+@click.option(
+    "--accept-size-mismatch", multiple=True, help="Camera whose video size may differ from the calibration's."
+)
+@click.option("--tolerance", type=float, default=None, help="Synchronisation tolerance, seconds (a quarter frame).")
+def import_recording(recording, cameras, project, calibration_file, mapping, accept_size_mismatch, tolerance):
+    """Import synchronised videos CAMERA=PATH ... as RECORDING (timestamps checked), optionally with a calibration.
+    Nothing of the recording or calibration is kept when a check fails (the videos stay imported)."""
+    _activate()
+    from .multicam.calibration import CalibrationError
+    from .multicam.sync import SynchronisationError
+    from .schema.multicam import (
+        Calibration,
+        Recording,
+        RecordingError,
+        attach_calibration,
+        import_calibration,
+        insert_recording,
+    )
+    from .schema.video import insert_local_video
+
+    pairs = [_parse_pair(text, "CAMERA=PATH") for text in cameras]
+    videos = {name: insert_local_video(Path(path), project) for name, path in pairs}
+    key, imported = None, None
+    try:
+        key = insert_recording(project, recording, videos, tolerance=tolerance)
+        click.echo(f"recording {project}/{recording}: {len(videos)} cameras, synchronised")
+        if calibration_file:
+            name = calibration_file.name.split(".")[0]  # the calibration's name: the file's, without extensions
+            if not (Calibration & {"calibration": name}):
+                imported = import_calibration(calibration_file, name)
+            attach_calibration(key, name, dict(_parse_pair(m, "CAMERA=CALIBRATION_CAMERA") for m in mapping),
+                               accept_size_mismatch=tuple(accept_size_mismatch))  # fmt: skip
+            click.echo(f"calibration {name} attached")
+    except (SynchronisationError, RecordingError, CalibrationError) as error:
+        if key is not None:
+            (Recording & key).delete(prompt=False)
+        if imported is not None:  # imported by this command: removed with the recording
+            (Calibration & imported).delete(prompt=False)
+        raise click.ClickException(str(error)) from None
+
+
+def _parse_pair(text: str, form: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name or not value:
+        raise click.BadParameter(f"{text!r} is not {form}")
+    return name, value
+
+
 # ---------------------------------------------------------------------------------------------- work
 
 
