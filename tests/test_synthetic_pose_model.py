@@ -144,6 +144,7 @@ def test_localises_joints_with_a_minimal_crop_and_decoder(session, people):
 
 
 def test_localises_joints_through_the_pipeline_wrapper(people, monkeypatch):
+    import pose_pipeline.keypoints  # noqa: F401  (registers the estimators: the test also runs on its own)
     from pose_pipeline.stages import TOP_DOWN
 
     monkeypatch.delenv("POSE_PIPELINE_MANIFEST", raising=False)
