@@ -417,32 +417,33 @@ def rodent(species: str = "rat", body_weight_g: float | None = None, sigma_facto
         ),
         Joint("toe_left", "paw_hind_left", vec((1, 0, -0.1), 0.008 * s), RODENT_LIMB_LIMITS["toe"]),
     ]
-    b = 0.01 * s  # markers sit on the fur, about a centimetre from the joint of a 284 g rat
+    b = 0.01 * s  # markers sit on the fur, about a centimetre from the joint of a 284 g rat, and stay within 1.5
+    # markers at the tips (snout, finger, toe) are fixed on their joint, as the study fixed leaf markers
     markers = [
-        Marker("snout", "snout", (0, 0, 0), 0.03 * s),
-        Marker("head_top", "head_atlas", (0, 0, 0.6 * b), 0.03 * s),
-        Marker("spine_1", "spine_cervicothoracic", (0, 0, b), 0.03 * s),
-        Marker("spine_2", "spine_thoracolumbar", (0.02 * s, 0, b), 0.03 * s),
-        Marker("spine_3", "spine_thoracolumbar", (0, 0, b), 0.03 * s),
-        Marker("spine_4", "spine_lumbosacral", (0.02 * s, 0, b), 0.03 * s),
-        Marker("spine_5", "spine_lumbosacral", (0, 0, b), 0.03 * s),
-        Marker("spine_6", "tail_base", (0, 0, 0.5 * b), 0.03 * s),
-        Marker("ear_left", "head_atlas", (-0.2 * b, 0.8 * b, 0.5 * b), 0.03 * s),
-        Marker("cheek_left", "head_atlas", (1.5 * b, 0.8 * b, -0.3 * b), 0.03 * s),
-        Marker("side_left", "spine_thoracolumbar", (0, 1.5 * b, -0.5 * b), 0.03 * s),
-        Marker("flank_left", "spine_lumbosacral", (0.5 * b, 1.5 * b, -0.5 * b), 0.03 * s),
-        Marker("thigh_left", "hip_left", (0.5 * b, 0.5 * b, -1.0 * b), 0.03 * s),
-        Marker("shoulder_left", "shoulder_left", (0, 0.5 * b, 0), 0.03 * s),
-        Marker("elbow_left", "elbow_left", (0, 0.3 * b, 0), 0.03 * s),
-        Marker("wrist_left", "wrist_left", (0, 0.2 * b, 0), 0.03 * s),
-        Marker("finger_left", "finger_left", (0, 0, 0), 0.03 * s),
-        Marker("hip_left", "hip_left", (0, 0.5 * b, 0), 0.03 * s),
-        Marker("knee_left", "knee_left", (0, 0.4 * b, 0), 0.03 * s),
-        Marker("ankle_left", "ankle_left", (0, 0.2 * b, 0), 0.03 * s),
-        Marker("paw_hind_left", "paw_hind_left", (0, 0.2 * b, 0), 0.03 * s),
-        Marker("toe_left", "toe_left", (0, 0, 0), 0.03 * s),
+        Marker("snout", "snout", (0, 0, 0), 0.0),
+        Marker("head_top", "head_atlas", (0, 0, 0.6 * b), 0.015 * s),
+        Marker("spine_1", "spine_cervicothoracic", (0, 0, b), 0.015 * s),
+        Marker("spine_2", "spine_thoracolumbar", (b, 0, b), 0.015 * s),
+        Marker("spine_3", "spine_thoracolumbar", (0, 0, b), 0.015 * s),
+        Marker("spine_4", "spine_lumbosacral", (b, 0, b), 0.015 * s),
+        Marker("spine_5", "spine_lumbosacral", (0, 0, b), 0.015 * s),
+        Marker("spine_6", "tail_base", (0, 0, 0.5 * b), 0.015 * s),
+        Marker("ear_left", "head_atlas", (-0.2 * b, 0.8 * b, 0.5 * b), 0.015 * s),
+        Marker("cheek_left", "head_atlas", (1.2 * b, 0.8 * b, -0.3 * b), 0.015 * s),
+        Marker("side_left", "spine_thoracolumbar", (0, 1.4 * b, -0.5 * b), 0.015 * s),
+        Marker("flank_left", "spine_lumbosacral", (0.5 * b, 1.4 * b, -0.5 * b), 0.015 * s),
+        Marker("thigh_left", "hip_left", (0.5 * b, 0.5 * b, -1.0 * b), 0.015 * s),
+        Marker("shoulder_left", "shoulder_left", (0, 0.5 * b, 0), 0.015 * s),
+        Marker("elbow_left", "elbow_left", (0, 0.3 * b, 0), 0.015 * s),
+        Marker("wrist_left", "wrist_left", (0, 0.2 * b, 0), 0.015 * s),
+        Marker("finger_left", "finger_left", (0, 0, 0), 0.0),
+        Marker("hip_left", "hip_left", (0, 0.5 * b, 0), 0.015 * s),
+        Marker("knee_left", "knee_left", (0, 0.4 * b, 0), 0.015 * s),
+        Marker("ankle_left", "ankle_left", (0, 0.2 * b, 0), 0.015 * s),
+        Marker("paw_hind_left", "paw_hind_left", (0, 0.2 * b, 0), 0.015 * s),
+        Marker("toe_left", "toe_left", (0, 0, 0), 0.0),
     ]
-    markers += [Marker(f"tail_{k}", f"tail_{k}", (0, 0, 0.2 * b), 0.03 * s) for k in (1, 2, 3, 4, 5)]
+    markers += [Marker(f"tail_{k}", f"tail_{k}", (0, 0, 0.2 * b), 0.015 * s) for k in (1, 2, 3, 4, 5)]
     joints, markers, pairs, marker_pairs = _bilateral(joints, markers)
     return SkeletonDefinition(
         name=f"{species}" if body_weight_g is None else f"{species}_{weight:g}g",
