@@ -120,8 +120,8 @@ def angles_to_params(model: KinematicModel, angles):
     beyond a limit are pulled just inside it."""
     angles = np.asarray(angles, dtype=float)
     bounded = model.bounded
-    mid = np.where(bounded, (model.low + model.high) / 2, 0.0)
-    half = np.where(bounded, (model.high - model.low) / 2, 1.0)
+    low, high = np.where(bounded, model.low, -1.0), np.where(bounded, model.high, 1.0)
+    mid, half = np.where(bounded, (low + high) / 2, 0.0), np.where(bounded, (high - low) / 2, 1.0)
     ratio = np.clip((angles - mid) / half, -1 + 1e-9, 1 - 1e-9)
     return np.where(bounded, half * np.arctanh(ratio), angles)
 
@@ -129,8 +129,8 @@ def angles_to_params(model: KinematicModel, angles):
 def params_to_angles(model: KinematicModel, params):
     """Unbounded parameters (..., F) -> angles (..., F) radians within the limits."""
     bounded = model.bounded
-    mid = jnp.asarray(np.where(bounded, (model.low + model.high) / 2, 0.0))
-    half = jnp.asarray(np.where(bounded, (model.high - model.low) / 2, 1.0))
+    low, high = np.where(bounded, model.low, -1.0), np.where(bounded, model.high, 1.0)
+    mid, half = jnp.asarray((low + high) / 2), jnp.asarray((high - low) / 2)
     return jnp.where(bounded, mid + half * jnp.tanh(params / half), params)
 
 
@@ -192,7 +192,7 @@ def forward(model: KinematicModel, bone_lengths, marker_offsets, state):
     rotations = jnp.zeros((len(model.parents), 3, 3)).at[0].set(rotvec_to_matrix(state[3:6]))
     positions = jnp.zeros((len(model.parents), 3)).at[0].set(state[:3])
     for idx, parent in _levels(model.parents):
-        rotation = rotations[parent] @ local[idx]
+        rotation = jnp.einsum("jab,jbc->jac", rotations[parent], local[idx])
         rotations = rotations.at[idx].set(rotation)
         positions = positions.at[idx].set(positions[parent] + jnp.einsum("jab,jb->ja", rotation, bones[idx]))
     joints = jnp.asarray(model.marker_joints)

@@ -54,6 +54,7 @@ class Smoothed(NamedTuple):
     gains: jax.Array  # (T-1, n, n): G_t
     lag_one_covs: jax.Array  # (T-1, n, n): Cov(x_{t+1}, x_t | all observations)
     loglik: jax.Array  # scalar: log p(observed entries)
+    used: jax.Array  # (T, d) bool: the entries the filter used (the mask, less any gated out)
 
 
 def _weights(n: int, sigma: SigmaParams):
@@ -82,9 +83,13 @@ def _symmetric(a):
     return (a + a.T) / 2
 
 
-def unscented_smoother(f, h, params: SSMParams, observations, mask, sigma: SigmaParams = DEFAULT_SIGMA) -> Smoothed:
+def unscented_smoother(
+    f, h, params: SSMParams, observations, mask, sigma: SigmaParams = DEFAULT_SIGMA, gate: float | None = None
+) -> Smoothed:
     """Filter and smooth. ``observations`` (T, d) (NaN allowed where masked), ``mask`` (T, d) bool: True where
-    the entry is used. ``f`` and ``h`` map one state (n,) to (n,) and (d,); they must be JAX-traceable."""
+    the entry is used. ``f`` and ``h`` map one state (n,) to (n,) and (d,); they must be JAX-traceable.
+    ``gate``: also drop, step by step, entries whose innovation exceeds ``gate`` predicted standard deviations
+    (outlier rejection; None, the study's formulation, keeps every unmasked entry)."""
     observations = jnp.asarray(observations)
     mask = jnp.asarray(mask, dtype=bool)
     n = params.mu0.shape[0]
@@ -97,6 +102,8 @@ def unscented_smoother(f, h, params: SSMParams, observations, mask, sigma: Sigma
         y_t, used_t = inputs
         points, centred, y_hat = _transform(h, m_pred, P_pred, lam, wm, wc)
         S = (centred.T * wc) @ centred + jnp.diag(params.R)
+        if gate is not None:
+            used_t = used_t * (jnp.abs(y_t - y_hat) <= gate * jnp.sqrt(jnp.diag(S)))
         S = S * jnp.outer(used_t, used_t) + jnp.diag(1.0 - used_t)  # masked rows dropped
         C = ((points - m_pred).T * wc) @ centred * used_t[None, :]
         e = (y_t - y_hat) * used_t
@@ -110,9 +117,9 @@ def unscented_smoother(f, h, params: SSMParams, observations, mask, sigma: Sigma
         points, centred, m_next = _transform(f, m, P, lam, wm, wc)
         P_next = _symmetric((centred.T * wc) @ centred + params.Q)
         D = ((points - m).T * wc) @ centred
-        return (m_next, P_next, ll), (m, P, m_next, P_next, D)
+        return (m_next, P_next, ll), (m, P, m_next, P_next, D, used_t > 0)
 
-    (_, _, loglik), (m_f, P_f, m_p, P_p, D) = lax.scan(filter_step, (params.mu0, params.V0, 0.0), (y, used))
+    (_, _, loglik), (m_f, P_f, m_p, P_p, D, used) = lax.scan(filter_step, (params.mu0, params.V0, 0.0), (y, used))
 
     def smooth_step(carry, inputs):
         m_next_s, P_next_s = carry
@@ -127,7 +134,7 @@ def unscented_smoother(f, h, params: SSMParams, observations, mask, sigma: Sigma
     )
     m_s = jnp.concatenate([m_s, m_f[-1:]])
     P_s = jnp.concatenate([P_s, P_f[-1:]])
-    return Smoothed(m_f, P_f, m_s, P_s, G, lag, loglik)
+    return Smoothed(m_f, P_f, m_s, P_s, G, lag, loglik, used)
 
 
 def m_step(
@@ -149,13 +156,14 @@ def m_step(
     Q = _symmetric(terms / (m.shape[0] - 1)) + min_variance * jnp.eye(n)
     lam, wm, wc = _weights(n, sigma)
 
-    def expected_sq(mean, cov, y_t):
-        _, centred, y_hat = _transform(h, mean, cov, lam, wm, wc)
-        return (y_t - y_hat) ** 2 + wc @ centred**2
-
     observations = jnp.asarray(observations)
     mask = jnp.asarray(mask, dtype=bool)
-    sq = jax.vmap(expected_sq)(m, P, jnp.where(mask, observations, 0.0))
+    # every step's sigma points in one batch (a vmap of h inside a vmap over time trips XLA's simplifier)
+    points = jax.vmap(lambda mean, cov: _sigma_points(mean, cov, lam))(m, P)  # (T, 2n+1, n)
+    images = jax.vmap(h)(points.reshape(-1, n)).reshape(points.shape[0], points.shape[1], -1)
+    y_hat = jnp.einsum("k,tkd->td", wm, images)
+    variance = jnp.einsum("k,tkd->td", wc, (images - y_hat[:, None]) ** 2)
+    sq = (jnp.where(mask, observations, 0.0) - y_hat) ** 2 + variance
     count = mask.sum(0)
     R = jnp.where(count > 0, jnp.where(mask, sq, 0.0).sum(0) / jnp.maximum(count, 1), params.R)
     return SSMParams(m[0], P[0] + min_variance * jnp.eye(n), Q, jnp.maximum(R, min_variance))
@@ -167,13 +175,13 @@ class EMResult(NamedTuple):
     logliks: list  # log-likelihood before each M-step
 
 
-def make_em_step(f, h, sigma: SigmaParams = DEFAULT_SIGMA, A=None, learn=("mu0", "V0", "Q", "R")):
+def make_em_step(f, h, sigma: SigmaParams = DEFAULT_SIGMA, A=None, learn=("mu0", "V0", "Q", "R"), gate=None):
     """A jitted ``(params, observations, mask) -> (new params, smoothed)`` iteration; parameters not named in
     ``learn`` stay as given."""
 
     def step(params, observations, mask):
-        smoothed = unscented_smoother(f, h, params, observations, mask, sigma)
-        new = m_step(h, smoothed, observations, mask, params, sigma, A)
+        smoothed = unscented_smoother(f, h, params, observations, mask, sigma, gate)
+        new = m_step(h, smoothed, observations, smoothed.used, params, sigma, A)
         new = SSMParams(*(getattr(new, k) if k in learn else getattr(params, k) for k in SSMParams._fields))
         return new, smoothed
 
@@ -191,10 +199,11 @@ def fit_em(
     sigma=DEFAULT_SIGMA,
     A=None,
     learn=("mu0", "V0", "Q", "R"),
+    gate=None,
 ) -> EMResult:
     """EM: alternate smoothing and closed-form M-steps until the log-likelihood gains less than ``tol`` per
     observed entry, then smooth once more with the learned parameters."""
-    step = make_em_step(f, h, sigma, A, learn)
+    step = make_em_step(f, h, sigma, A, learn, gate)
     observations, mask = jnp.asarray(observations), jnp.asarray(mask, dtype=bool)
     observed = max(int(mask.sum()), 1)
     logliks = []
@@ -204,5 +213,5 @@ def fit_em(
         params = new
         if len(logliks) > 1 and abs(logliks[-1] - logliks[-2]) < tol * observed:
             break
-    smoothed = jax.jit(lambda p, y, m: unscented_smoother(f, h, p, y, m, sigma))(params, observations, mask)
+    _, smoothed = step(params, observations, mask)  # the same compiled step: its M-step output is unused
     return EMResult(params, smoothed, logliks)
