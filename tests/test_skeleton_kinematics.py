@@ -33,6 +33,15 @@ def test_rest_pose_reproduces_the_definition(rat):
     np.testing.assert_allclose(markers[0], expected, atol=1e-12)
 
 
+def test_human_rest_pose():
+    human = d.human_coco17(1.8)
+    model = k.compile_model(human)
+    joints, markers = k.forward_sequence(model, k.rest_anatomy(human), k.make_state(model, (0, 0, 1.0))[None])
+    np.testing.assert_allclose(joints[0], human.rest_positions() + (0, 0, 1.0), atol=1e-12)
+    nose = markers[0, human.marker_names.index("nose")]
+    assert nose[2] > joints[0, human.joint_names.index("thorax"), 2]  # the head is above the shoulders
+
+
 def test_global_pose_is_a_rigid_transform(rat):
     skeleton, model, anatomy = rat
     rotvec, translation = np.array([0.3, -1.2, 2.0]), np.array([0.1, -0.2, 0.05])

@@ -47,3 +47,8 @@ def test_bad_detections_are_named(scene):
     rat = d.rat()
     with pytest.raises(ValueError, match="4 cameras, 41 markers"):
         regimes.full_model(scene.pixels[:, :3], scene.cameras, rat, scene.anatomy)
+    pixels = scene.pixels.copy()
+    pixels[:, :, rat.marker_names.index("tail_5")] = np.nan
+    _, _, present = regimes.observations(pixels)
+    flags = regimes.check_detections(pixels, scene.cameras, rat, present)
+    assert flags == {"markers_never_detected": ["tail_5"]}

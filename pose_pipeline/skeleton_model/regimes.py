@@ -54,7 +54,9 @@ def observations(pixels, confidence=None, threshold: float = 0.9):
     return np.where(mask, pixels.reshape(len(pixels), -1), np.nan), mask, present
 
 
-def _check(pixels, cameras: Cameras, skeleton: SkeletonDefinition, present):
+def check_detections(pixels, cameras: Cameras, skeleton: SkeletonDefinition, present) -> dict:
+    """Refuse detections whose shape does not match the cameras and the skeleton's markers (naming both); flag
+    markers no camera ever detected (the smoother then places them from the skeleton alone)."""
     expected = (len(cameras), len(skeleton.markers), 2)
     if np.ndim(pixels) != 4 or np.shape(pixels)[1:] != expected:
         raise ValueError(f"detections must have shape (frames, {expected[0]} cameras, {expected[1]} markers, 2), "
@@ -88,7 +90,7 @@ def smooth_with_em(pixels, cameras, skeleton, anatomy, confidence=None, threshol
                    em_iterations=10, tol=1e-4, sigma=ukf.DEFAULT_SIGMA, gate=GATE, regime="full_model") -> RegimeResult:  # fmt: skip
     """The temporal regimes: first-frame fit, then EM on the unscented smoother, then a final smoothing pass."""
     y, mask, present = observations(pixels, confidence, threshold)
-    info = _check(pixels, cameras, skeleton, present)
+    info = check_detections(pixels, cameras, skeleton, present)
     model = kin.compile_model(skeleton, relax=relax)
     started = time.perf_counter()
     first, _ = fitting.fit_first_frames(model, anatomy, cameras, np.where(present[..., None], pixels, np.nan)[:1])
@@ -105,7 +107,7 @@ def per_frame(pixels, cameras, skeleton, anatomy, confidence=None, threshold=0.9
               max_iter=200) -> RegimeResult:  # fmt: skip
     """The regimes without a temporal model: each frame fitted alone, starting from the previous one."""
     _, _, present = observations(pixels, confidence, threshold)
-    info = _check(pixels, cameras, skeleton, present)
+    info = check_detections(pixels, cameras, skeleton, present)
     model = kin.compile_model(skeleton, relax=relax)
     started = time.perf_counter()
     pixels = np.where(present[..., None], pixels, np.nan)
