@@ -144,3 +144,15 @@ def test_emission_order(rat):
 
     flat = np.asarray(jax.jit(k.emission_function(model, anatomy, cameras))(state))
     np.testing.assert_allclose(flat, pixels.reshape(-1))
+
+
+def test_unsaturate_keeps_angles_and_restores_gradient(rat):
+    _, model, _ = rat
+    state = k.make_state(model)
+    state[6:] = 50.0  # deep in the flat ends
+    pulled = k.unsaturate(model, state)
+    before = np.asarray(k.params_to_angles(model, state[6:]))
+    after = np.asarray(k.params_to_angles(model, pulled[6:]))
+    assert np.all(np.abs(after - before) <= 0.014 * (model.high - model.low))
+    assert np.all(np.abs(pulled[6:]) < np.abs(state[6:]))
+    np.testing.assert_array_equal(pulled[:6], state[:6])

@@ -103,7 +103,7 @@ def learn_anatomy(
             k = n_states + n_bones + 3 * int(np.flatnonzero(free_markers == m)[0])
             bounds[k : k + 3] = [(v, v) for v in x0[k : k + 3]]
 
-    y, w = fitting._flat(model, pixels, mask)
+    y, w = fitting.flatten_detections(model, pixels, mask)
     y, w = jnp.asarray(y), jnp.asarray(w)
     arrays = cameras.arrays()
     bone_index_j = jnp.asarray(np.maximum(bone_index, 0))

@@ -76,7 +76,7 @@ def _frames_objective(model: kin.KinematicModel):
     return value_and_grad, per_frame
 
 
-def _flat(model, pixels, mask):
+def flatten_detections(model, pixels, mask):
     """Detections (T, C, M, 2) -> flat (T, C*M*2) observations and weights in the emission order."""
     pixels = np.asarray(pixels, dtype=float)
     mask = observed(pixels) if mask is None else np.asarray(mask, bool)
@@ -96,7 +96,7 @@ def state_scale(model) -> np.ndarray:
 def fit_frames(model, anatomy, cameras, pixels, init_states, mask=None, max_iter: int = 300):
     """Fit each frame's state independently (jointly in one L-BFGS-B run): returns (states (T, S), per-frame
     summed squared pixel errors (T,))."""
-    y, w = _flat(model, pixels, mask)
+    y, w = flatten_detections(model, pixels, mask)
     value_and_grad, per_frame = _frames_objective(model)
     lengths, offsets = jnp.asarray(anatomy.bone_lengths), jnp.asarray(anatomy.marker_offsets)
     args = (lengths, offsets, cameras.arrays(), jnp.asarray(y), jnp.asarray(w))
@@ -140,5 +140,6 @@ def fit_sequence(model, anatomy, cameras, pixels, first_state, mask=None, max_it
     previous = np.asarray(first_state, dtype=float)
     for t in range(len(pixels)):
         fitted, _ = fit_frames(model, anatomy, cameras, pixels[t : t + 1], previous[None], mask[t : t + 1], max_iter)
-        states[t] = previous = fitted[0]
+        states[t] = fitted[0]
+        previous = kin.unsaturate(model, fitted[0])  # a start deep in a limit's flat end would stay there
     return states

@@ -134,6 +134,17 @@ def params_to_angles(model: KinematicModel, params):
     return jnp.where(bounded, mid + half * jnp.tanh(params / half), params)
 
 
+def unsaturate(model: KinematicModel, states, limit: float = 2.5) -> np.ndarray:
+    """States (..., S) with every bounded parameter pulled back to ``|u| <= limit * half`` (angles move by at most
+    1.3 % of their range): deep in a tanh's flat end the gradient vanishes and an optimiser started there stays."""
+    states = np.array(states, dtype=float)
+    half = np.where(
+        model.bounded, (np.where(model.bounded, model.high, 1.0) - np.where(model.bounded, model.low, -1.0)) / 2, np.inf
+    )
+    states[..., 6:] = np.clip(states[..., 6:], -limit * half, limit * half)
+    return states
+
+
 def make_state(model: KinematicModel, translation=(0, 0, 0), rotvec=(0, 0, 0), angles=None) -> np.ndarray:
     """A state vector from a translation, a global rotation vector and free-axis angles (radians; rest if None)."""
     angles = np.zeros(model.n_angles) if angles is None else np.asarray(angles, dtype=float)
