@@ -337,9 +337,13 @@ class AnnyModel(BodyModel):
     def __init__(self, device: str = "cpu"):
         import anny
         import torch
+        from anny.paths import get_anny_root_dir
 
         self.model = anny.Anny().to(device)
         self.regressor = anny.KeypointsRegressor.coco(self.model).to(device)
+        # provenance: the package's version and its keypoint regressor (the mesh data ships inside the package)
+        note_model_file(get_anny_root_dir() / "data" / "keypoints" / "coco.pth",
+                        name=f"anny {anny.__version__} COCO keypoint regressor")  # fmt: skip
         if tuple(self.regressor.labels) != KEYPOINT_NAMES:
             raise RuntimeError(f"anny's COCO regressor names {self.regressor.labels}, expected {KEYPOINT_NAMES}")
         self.dtype, self.device = self.model.dtype, torch.device(device)

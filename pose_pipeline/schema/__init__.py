@@ -22,8 +22,8 @@ import numpy as np
 from .. import database
 
 # Stage modules in dependency order; later issues append theirs.
-STAGE_MODULES = ("joint_sets", "video", "tracking", "keypoints", "overlays", "lifting", "dlc_data", "dlc_training",
-                 "dlc_models", "dlc_report")  # fmt: skip
+STAGE_MODULES = ("joint_sets", "video", "tracking", "keypoints", "overlays", "lifting", "smpl", "dlc_data",
+                 "dlc_training", "dlc_models", "dlc_report")  # fmt: skip
 
 # The columns of every method Lookup table; ``{name}`` is the table's name attribute (see `sync_lookup`).
 LOOKUP_DEFINITION = """
