@@ -133,3 +133,32 @@ def test_anny_forward_in_the_common_frame():
     # taller phenotype, taller body
     tall = model(np.array([[0.5, 0.5, 0.5, 0.5, 1.0, 0.5]]), np.zeros((1, 103, 3)), np.zeros((1, 3)), np.zeros((1, 3)))
     assert tall.vertices[0, :, 1].max() - tall.vertices[0, :, 1].min() > height + 0.05
+
+
+@pytest.mark.parametrize("model_type, gender, n_pose", [CASES[0], CASES[2]])
+def test_npz_export_runs_unchanged_in_smplx(model_folder, tmp_path, model_type, gender, n_pose):
+    """The exported file's smplx keys, given straight to smplx's own model, give the same body."""
+    import smplx
+
+    from pose_pipeline.export.smpl import write_smpl_npz
+
+    model = body_model(model_type, gender, folder=model_folder)
+    rng = np.random.default_rng(1)
+    n = 4
+    betas, pose = rng.normal(0, 1, 10), rng.normal(0, 0.3, (n, n_pose, 3))
+    orient, transl = rng.normal(0, 1, (n, 3)), rng.normal(0, 1, (n, 3))
+    ours = model(betas[None], pose, orient, transl)
+    path = write_smpl_npz(tmp_path / "fit.npz", model_type, gender, betas, pose, orient, transl, fps=30.0)
+    with np.load(path) as npz:
+        arrays = {key: npz[key] for key in npz.files}
+    assert arrays["poses"].shape == (n, 3 * (n_pose + 1)) and str(arrays["gender"]) == gender
+    names = ["global_orient", "body_pose", "transl"]
+    names += (
+        ["left_hand_pose", "right_hand_pose", "jaw_pose", "leye_pose", "reye_pose"] if model_type == "smplx" else []
+    )
+    kwargs = {name: torch.as_tensor(arrays[name]) for name in names}
+    kwargs["betas"] = torch.as_tensor(np.tile(arrays["betas"], (n, 1)))
+    options = {"use_pca": False, "flat_hand_mean": True} if model_type == "smplx" else {}
+    theirs = smplx.create(str(model_folder), model_type, gender=gender, dtype=torch.float64, batch_size=n, **options)
+    out = theirs(**kwargs)
+    assert np.allclose(out.vertices.detach().numpy(), ours.vertices.detach().numpy(), atol=1e-8)

@@ -88,3 +88,26 @@ def test_bad_input_is_refused_before_any_work(anny):
         fit_body_model(anny, low, COCO17.joints, sequence.image_size)
     with pytest.raises(ValueError, match="unknown fit parameters"):
         fit_body_model(anny, sequence.keypoints_2d, COCO17.joints, sequence.image_size, iteration=3)
+
+
+def test_smplify_method_with_the_users_smpl_files(tmp_path):
+    """The registered method builds SMPL from the user's folder (its absence named first), and its output meets the
+    stage's contract (generated files: random geometry, so only the mechanics are checked)."""
+    from pose_pipeline.bodymodels.models import BodyModelFilesError
+    from pose_pipeline.registry import MethodCall, run_methods
+    from pose_pipeline.stages import SMPL
+
+    from .body_model_files import write_model_file
+
+    params = {"model": "smpl", "model_folder": str(tmp_path), "iterations": 3}
+    with pytest.raises(BodyModelFilesError, match=r"needs the file SMPL_NEUTRAL\.pkl in .*smpl"):
+        SMPL.build("smplify", params)
+    write_model_file(tmp_path, "smpl", "neutral")
+    rng = np.random.default_rng(0)
+    keypoints = np.concatenate([rng.uniform(200, 400, (2, 17, 2)), np.full((2, 17, 1), 0.9)], -1)
+    run = run_methods(lambda fitter: fitter(keypoints, COCO17.joints, (640, 480)), MethodCall(SMPL, "smplify", params),
+                      n_frames=2)  # fmt: skip
+    assert run.result.model_type == "smpl" and run.result.pose.shape == (2, 23, 3)
+    assert run.result.pose_joints[0] == "left_hip" and run.result.betas.shape == (10,)
+    [provenance] = run.provenance
+    assert provenance.model_files[0]["name"] == "smpl_neutral" and len(provenance.model_files[0]["sha256"]) == 64

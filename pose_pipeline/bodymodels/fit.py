@@ -451,8 +451,8 @@ def fit_body_model(
     return BodyFit(
         model_type=model.model_type,
         gender=model.gender,
-        betas=betas[0].cpu().numpy().astype(np.float64),
-        pose=nan_missing(pose.cpu().numpy()),
+        betas=betas[0].detach().cpu().numpy().astype(np.float64),
+        pose=nan_missing(pose.detach().cpu().numpy()),
         pose_joint_names=tuple(pose_names),
         global_orient=nan_missing(orient.detach().cpu().numpy()),
         transl=nan_missing(transl.detach().cpu().numpy()),
