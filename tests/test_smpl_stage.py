@@ -90,3 +90,33 @@ def test_fit_with_the_lifted_3d_and_bad_input(db, subject):
     errors = SMPLPerson.populate(subject, suppress_errors=True)["error_list"]
     [message] = [m for _, m in errors]
     assert "no usable 2D frames to fit" in message and "filename=walker.mp4" in message and "smplify" in message
+
+
+def test_overlay_draws_the_mesh_on_the_blurred_video(db, subject):
+    from pose_pipeline.schema.overlays import BlurMethod, BlurredVideo
+    from pose_pipeline.schema.smpl import SMPLPersonVideo
+    from pose_pipeline.schema.tracking import TrackingBbox
+    from pose_pipeline.video import VideoReader
+
+    SMPLMethod.insert1({**subject, "smpl_method": "smplify", "params": FAST})
+    SMPLPerson.populate(subject)
+    tracking = {k: subject[k] for k in TrackingBbox.primary_key}
+    BlurMethod.insert1({**tracking, "face_method": "synthetic_pose"})
+    BlurredVideo.populate(tracking)
+    SMPLPersonVideo.populate(subject)
+    [key] = (SMPLPersonVideo & subject).keys()
+    status, points = (SMPLPerson & subject).fetch1("frame_status", "keypoints_2d")
+    with VideoReader(SMPLPersonVideo.fetch_path(key)) as overlay, VideoReader(BlurredVideo.fetch_path(key)) as blurred:
+        pairs = list(zip(overlay, blurred))
+    assert len(pairs) == N_FRAMES
+    for index, (drawn, source) in enumerate(pairs):
+        changed = np.abs(drawn.astype(int) - source.astype(int)).sum(axis=2) > 40
+        if status[index] == 0:  # the mesh covers the fitted hips, and stays near the fitted body
+            x, y = np.nanmean(points[index, 11:13, :2], axis=0).astype(int)
+            assert changed[y - 2 : y + 3, x - 2 : x + 3].mean() > 0.5, index
+            xs, ys = points[index, :, 0], points[index, :, 1]
+            inside = changed[int(np.nanmin(ys)) - 40 : int(np.nanmax(ys)) + 40,
+                             max(int(np.nanmin(xs)) - 40, 0) : int(np.nanmax(xs)) + 40].sum()  # fmt: skip
+            assert inside > 0.9 * changed.sum(), index
+        else:
+            assert changed.mean() < 0.001, index

@@ -26,6 +26,7 @@ from . import LOOKUP_DEFINITION
 from .joint_sets import JointSet  # noqa: F401 - JointSet is named in definitions
 from .keypoints import TopDownPerson
 from .lifting import LiftingPerson
+from .overlays import BlurredVideo, _fetch_video_field, _write_overlay  # noqa: F401 - BlurredVideo is named in a definition
 from .requests import MethodRequest
 from .runs import PROVENANCE_DEFINITION, run_stage
 from .tracking import PersonBboxValid
@@ -133,6 +134,46 @@ class SMPLPerson(dj.Computed):
         )
 
 
+@schema
+class SMPLPersonVideo(dj.Computed):
+    """An overlay video of one subject's body-model fit: the mesh, recomputed from the row and shaded, drawn half
+    transparent over the face-blurred video through the stored camera (`pose_pipeline.bodymodels.render`)."""
+
+    definition = """
+    -> SMPLPerson
+    -> BlurredVideo
+    ---
+    overlay                  : <object@derived>   # H.264 MP4
+    sha256                   : char(64)   # of the stored file, verified whenever it is fetched
+    """
+
+    def make(self, key):
+        from ..bodymodels.render import draw_mesh, project_mesh
+
+        camera, params, status = (SMPLPerson & key).fetch1("camera_model", "camera_params", "frame_status")
+        model = smpl_body_model(key)
+        chunk = {"start": -(10**9), "vertices": None}
+
+        def vertices_of(index):  # recomputed 64 frames at a time, as the overlay writer walks the video
+            if not chunk["start"] <= index < chunk["start"] + 64:
+                chunk["start"] = index
+                chunk["vertices"] = smpl_vertices(key, np.arange(index, min(index + 64, len(status))), model=model)
+            return chunk["vertices"][index - chunk["start"]]
+
+        def draw(frame, index):
+            if index < len(status) and status[index] != MISSING:
+                vertices = vertices_of(index)
+                draw_mesh(frame, project_mesh(vertices, camera, params[index]), vertices, model.faces)
+            return frame
+
+        _write_overlay(self, key, draw, "smpl_overlay.mp4")
+
+    @staticmethod
+    def fetch_path(key):
+        """Local path of the overlay video (fetched once into the cache, checksum-verified)."""
+        return _fetch_video_field(SMPLPersonVideo, key, "overlay")
+
+
 def _describe(key: dict) -> str:
     subject = ", ".join(f"{name}={key[name]}" for name in PersonBboxValid.primary_key)
     return f"subject ({subject}), 2D method {key['top_down_method']!r}, SMPL method {key['smpl_method']!r}"
@@ -167,13 +208,14 @@ def _lifted(key: dict, params: dict):
     return rows[0]["keypoints_3d"].astype(np.float64), get_joint_set(rows[0]["joint_set"]).joints
 
 
-def smpl_vertices(key: dict, frames=None, device: str = "cpu") -> np.ndarray:
+def smpl_vertices(key: dict, frames=None, device: str = "cpu", model=None) -> np.ndarray:
     """The mesh of a SMPLPerson row, recomputed: (frames, V, 3) metres in the camera frame, NaN in missing
-    frames; ``frames`` selects some (indices). Faces: ``smpl_body_model(key).faces``."""
+    frames; ``frames`` selects some (indices); ``model``: the row's body model when already built
+    (`smpl_body_model`, whose ``faces`` are the mesh's triangles)."""
     import torch
 
     row = (SMPLPerson & key).fetch1()
-    model = smpl_body_model(key, device)
+    model = model or smpl_body_model(key, device)
     index = np.arange(row["num_frames"]) if frames is None else np.asarray(frames)
     ok = row["frame_status"][index] != MISSING
     with torch.no_grad():
