@@ -74,7 +74,7 @@ def test_anny_fit_stored_and_read_in_a_fresh_process(db, subject, tmp_path):
         assert str(npz["surface_model_type"]) == "anny" and float(npz["mocap_framerate"]) > 0
 
 
-def test_fit_with_the_lifted_3d_and_bad_input(db, subject):
+def test_fit_with_the_lifted_3d_and_bad_input(db, subject, tmp_path):
     LiftingMethod.insert1({**subject, "lifting_method": "synthetic_lifter"})
     SMPLMethod.insert1({**subject, "smpl_method": "smplify", "params": {**FAST, "lifting_method": "synthetic_lifter"}})
     errors = SMPLPerson.populate(subject, suppress_errors=True)["error_list"]
@@ -84,12 +84,23 @@ def test_fit_with_the_lifted_3d_and_bad_input(db, subject):
     row = (SMPLPerson & subject).fetch1()
     assert row["lifting_method"] == "synthetic_lifter" and row["num_frames"] == N_FRAMES
 
+    # SMPL without the user's files: the error names the file and the folder, and nothing is stored
+    folder = tmp_path / "no_body_models"
+    SMPLMethod.insert1(
+        {**subject, "smpl_method": "smplify", "params": {**FAST, "model": "smpl", "model_folder": str(folder)}}
+    )
+    errors = SMPLPerson.populate(subject, suppress_errors=True)["error_list"]
+    [message] = [m for _, m in errors]
+    assert "SMPL_NEUTRAL.pkl" in message and str(folder / "smpl") in message
+    assert len(SMPLPerson & subject) == 1
+
     keypoints = (TopDownPerson & subject).fetch1("keypoints")
     TopDownPerson.update1({**subject, "keypoints": np.full_like(keypoints, np.nan)})
     SMPLMethod.insert1({**subject, "smpl_method": "smplify", "params": {**FAST, "camera": "weak_perspective"}})
     errors = SMPLPerson.populate(subject, suppress_errors=True)["error_list"]
-    [message] = [m for _, m in errors]
-    assert "no usable 2D frames to fit" in message and "filename=walker.mp4" in message and "smplify" in message
+    assert len(errors) == 2  # both open requests (the SMPL one too: the 2D is checked before any model is built)
+    for _, message in errors:
+        assert "no usable 2D frames to fit" in message and "filename=walker.mp4" in message and "smplify" in message
 
 
 def test_overlay_draws_the_mesh_on_the_blurred_video(db, subject):
