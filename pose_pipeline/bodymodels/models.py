@@ -336,6 +336,11 @@ class AnnyModel(BodyModel):
     gender = "neutral"  # Anny's gender is its first shape value, fitted with the others
 
     def __init__(self, device: str = "cpu"):
+        import warp
+
+        if warp.config.log_level == warp.LOG_INFO:  # Warp's banner and a line per kernel load would fill worker logs
+            warp.config.log_level = warp.LOG_WARNING
+
         import anny
         import torch
         from anny.paths import get_anny_root_dir
