@@ -4,6 +4,7 @@ embedded) database."""
 
 from __future__ import annotations
 
+import importlib.util
 import tempfile
 import time
 from pathlib import Path
@@ -81,7 +82,10 @@ def run_demo(workdir: Path | None = None, echo=print) -> dict:
     echo("\n== 9. workers: BlazePose 2D and metric 3D of the real subject, every face blurred, overlays")
     real_clip_keypoints_and_overlays(real_key, echo)
     echo("\n== 10. body model (Anny): a synthetic sequence fitted against its truth, then the real subject")
-    body_model_demo(real_key, echo)
+    if all(importlib.util.find_spec(name) for name in ("torch", "roma", "anny")):
+        body_model_demo(real_key, echo)
+    else:
+        echo('skipped: the body models need the bodymodels extra (pip install -e ".[bodymodels]": torch, roma, anny)')
 
     echo(
         "\n== query the results yourself\n"

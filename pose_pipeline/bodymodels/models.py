@@ -236,8 +236,10 @@ class BodyModel:
         import torch
 
         betas, pose, global_orient, transl = (
-            torch.as_tensor(x, dtype=self.dtype, device=self.device) for x in (betas, pose, global_orient, transl)
-        )
+            x.to(self.device, self.dtype) if isinstance(x, torch.Tensor)
+            else torch.tensor(np.asarray(x, dtype=np.float64), dtype=self.dtype, device=self.device)  # a copy: rows
+            for x in (betas, pose, global_orient, transl)  # fetched from the database are read-only arrays
+        )  # fmt: skip
         n = pose.shape[0]
         if pose.shape[1:] != (len(self.pose_joint_names), 3):
             raise ValueError(
