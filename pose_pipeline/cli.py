@@ -260,7 +260,7 @@ def _parse_split(text: str) -> tuple[int, int, int]:
 
 
 @main.command()
-@click.argument("fmt", metavar="FORMAT", type=click.Choice(["nwb", "dlc-h5", "dlc-csv", "coco"]))
+@click.argument("fmt", metavar="FORMAT", type=click.Choice(["nwb", "dlc-h5", "dlc-csv", "coco", "smpl-npz"]))
 @click.option("--video", required=True, help="Video file name.")
 @click.option("--out", "-o", required=True, type=click.Path(path_type=Path),
               help="Output file; an existing directory takes one file per matching result.")  # fmt: skip
@@ -270,7 +270,8 @@ def _parse_split(text: str) -> tuple[int, int, int]:
 @click.option("--tracker", default=None, help="Tracking method, if the video was tracked more than once.")
 @click.option("--detector", default=None, help="Detector, if the video was tracked more than once.")
 def export(fmt, video, out, project, method, subject, tracker, detector):
-    """Write VIDEO's 2D keypoints as FORMAT: NWB with ndx-pose, DeepLabCut .h5 or .csv, or COCO keypoint JSON."""
+    """Write VIDEO's 2D keypoints as FORMAT: NWB with ndx-pose, DeepLabCut .h5 or .csv, or COCO keypoint JSON; or
+    its body-model fits as .npz (smpl-npz: AMASS's and smplx's keys)."""
     _activate()
     from .export import ExportError
     from .schema.exports import NoResultError, export_2d, export_all
@@ -279,12 +280,31 @@ def export(fmt, video, out, project, method, subject, tracker, detector):
     restriction.update({k: v for k, v in (("video_project", project), ("top_down_method", method),
                                          ("subject_id", subject), ("tracking_method", tracker),
                                          ("detector", detector)) if v is not None})  # fmt: skip
+    if fmt == "smpl-npz":
+        _export_smpl(restriction, out)
+        return
     try:
         paths = export_all(restriction, fmt, out) if out.is_dir() else [export_2d(restriction, fmt, out)]
     except (NoResultError, ExportError) as error:
         raise click.ClickException(str(error)) from None
     for path in paths:
         click.echo(f"wrote {path}")
+
+
+def _export_smpl(restriction: dict, out: Path) -> None:
+    from .schema.smpl import SMPLPerson, export_smpl_npz
+
+    keys = (SMPLPerson & restriction).keys()
+    if not keys:
+        raise click.ClickException(f"no body-model fit (SMPLPerson) matches {restriction}")
+    if len(keys) > 1 and not out.is_dir():
+        raise click.ClickException(f"{len(keys)} body-model fits match {restriction}: name a folder as --out, or "
+                                   "narrow the choice with --method, --subject, ...")  # fmt: skip
+    for key in keys:
+        name = (
+            f"{Path(key['filename']).stem}_s{key['subject_id']}_{key['smpl_method']}_{key['smpl_params_hash'][:8]}.npz"
+        )
+        click.echo(f"wrote {export_smpl_npz(key, out / name if out.is_dir() else out)}")
 
 
 # ---------------------------------------------------------------------------------------------- demo

@@ -9,7 +9,9 @@ import sys
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
+from pose_pipeline.cli import main
 from pose_pipeline.schema.keypoints import TopDownMethod, TopDownPerson
 from pose_pipeline.schema.lifting import LiftingMethod, LiftingPerson
 from pose_pipeline.schema.smpl import SMPLMethod, SMPLMethodLookup, SMPLPerson, export_smpl_npz
@@ -68,6 +70,11 @@ def test_anny_fit_stored_and_read_in_a_fresh_process(db, subject, tmp_path):
         assert abs(read["z"] - np.nanmean(row["keypoints_3d"][0][:, 2])) < 0.3
 
     path = export_smpl_npz(subject | {"smpl_method": "smplify"}, tmp_path / "walker_smpl.npz")
+    run = CliRunner().invoke(main, ["export", "smpl-npz", "--video", "walker.mp4", "--out", str(tmp_path)])
+    assert run.exit_code == 0, run.output
+    [written] = tmp_path.glob("walker_s0_smplify_*.npz")
+    with np.load(written) as npz, np.load(path) as direct:
+        assert np.array_equal(npz["poses"], direct["poses"], equal_nan=True)
     with np.load(path) as npz:
         assert npz["poses"].shape == (N_FRAMES, 3 + 103 * 3) and npz["trans"].shape == (N_FRAMES, 3)
         assert np.allclose(npz["poses"][:, 3:].reshape(N_FRAMES, 103, 3)[fitted], row["pose"][fitted], atol=1e-6)
