@@ -111,3 +111,18 @@ def test_smplify_method_with_the_users_smpl_files(tmp_path):
     assert run.result.pose_joints[0] == "left_hip" and run.result.betas.shape == (10,)
     [provenance] = run.provenance
     assert provenance.model_files[0]["name"] == "smpl_neutral" and len(provenance.model_files[0]["sha256"]) == 64
+
+
+def test_a_long_subject_is_fitted_in_windows_with_one_shape(anny):
+    sequence = body_model_sequence(anny, 9, seed=3)
+    keypoints = sequence.keypoints_2d.copy()
+    keypoints[4] = np.nan
+    fit = fit_body_model(anny, keypoints, COCO17.joints, sequence.image_size, focal_length=sequence.focal_length,
+                         iterations=40, window=4, window_overlap=2)  # fmt: skip
+    assert fit.pose.shape == (9, 103, 3) and fit.betas.shape == (6,)
+    assert list(fit.frame_status) == [FITTED] * 4 + [MISSING] + [FITTED] * 4
+    assert np.isfinite(fit.keypoints_3d[fit.frame_status == FITTED]).all()
+    accuracy = _accuracy(fit, sequence)
+    assert accuracy["pa_mpjpe"] < 45 and fit.reprojection_error < 4.0, (accuracy, fit.reprojection_error)
+    with pytest.raises(ValueError, match="window_overlap"):
+        fit_body_model(anny, keypoints, COCO17.joints, sequence.image_size, window=4, window_overlap=2 * 2)

@@ -37,6 +37,7 @@ each frame keeps the best, which settles the front/back ambiguity that a 2D fit 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import warnings
 from collections.abc import Sequence
@@ -122,6 +123,8 @@ DEFAULTS = {
     "smooth_weight": 1.0,
     "pose_smooth_weight": 1e-3,
     "lifting_weight": 0.1,
+    "window": 600,  # frames fitted at once (Anny: about 4 MB a frame); longer subjects in overlapping windows
+    "window_overlap": 30,
     "device": "auto",
 }
 
@@ -232,13 +235,20 @@ def fit_body_model(
     *,
     lifted: np.ndarray | None = None,
     lifted_names: Sequence[str] | None = None,
+    betas: np.ndarray | None = None,
     progress=None,
     **params,
 ) -> BodyFit:
     """Fit ``model`` to ``keypoints`` (frames, joints, 3: x, y pixels, confidence) named by ``joint_names`` in an
     image of ``image_size`` (width, height). ``lifted`` (frames, joints, 3) metres, camera axes, named by
-    ``lifted_names``, adds a 3D term and initialises the orientation. ``params`` override `DEFAULTS`. Refuses an
-    unmappable joint set and a subject without usable frames before any work."""
+    ``lifted_names``, adds a 3D term and initialises the orientation. ``betas``: a known shape, kept fixed.
+    ``params`` override `DEFAULTS`. Refuses an unmappable joint set and a subject without usable frames before any
+    work.
+
+    A subject longer than ``window`` frames is fitted in windows of ``window`` frames overlapping by
+    ``window_overlap``: first the shape, on up to ``window`` usable frames spread over the whole subject (without
+    the smoothness terms, which need consecutive frames), then every window with that shape fixed; each frame is
+    taken from the window in which it lies furthest from an edge."""
     import torch
 
     unknown = set(params) - set(DEFAULTS)
@@ -257,6 +267,8 @@ def fit_body_model(
             f"no frame of {len(keypoints)} has {p['min_joints']} joints with confidence >= {p['min_confidence']} "
             "among those the body model can use; the 2D result may be all NaN"
         )
+    if len(keypoints) > p["window"]:
+        return _fit_windows(model, keypoints, joint_names, image_size, usable, lifted, lifted_names, betas, progress, p)
     started = time.perf_counter()
     device = _device(p["device"])
     model.to(device)
@@ -285,8 +297,9 @@ def fit_body_model(
     high = np.array([limits.get(name, _GENERIC)[1] for name in FIT_JOINTS[model.model_type]])
     full_rest = np.zeros((1, len(pose_names), 3))
     full_rest[0, fit_index] = prior
+    shape = model.default_betas if betas is None else np.asarray(betas, dtype=np.float64)
     with torch.no_grad():
-        rest = model(model.default_betas[None], full_rest, np.zeros((1, 3)), np.zeros((1, 3)), vertices=False)
+        rest = model(shape[None], full_rest, np.zeros((1, 3)), np.zeros((1, 3)), vertices=False)
     rest_kp = rest.keypoints[0].cpu().numpy()
     root = rest.joints[0, 0].cpu().numpy()
     k = {name: i for i, name in enumerate(KEYPOINT_NAMES)}
@@ -368,7 +381,11 @@ def fit_body_model(
             return tensor(init, grad=False)
         return tensor(np.concatenate([np.log(init[:, :1]), init[:, 2:]], -1))
 
-    betas_raw = tensor(np.zeros((1, model.num_betas)))  # sigmoid(0) = 0.5: Anny's average; SMPL's mean shape
+    if betas is None:
+        betas_raw = tensor(np.zeros((1, model.num_betas)))  # sigmoid(0) = 0.5: Anny's average; SMPL's mean shape
+    else:  # fixed: the raw value that gives it
+        fixed = np.clip(shape, 1e-6, 1 - 1e-6) if anny else shape
+        betas_raw = tensor((np.log(fixed / (1 - fixed)) if anny else fixed)[None], grad=False)
     prior_t = torch.as_tensor(prior, dtype=dtype, device=device)
 
     # stage 1: orientation and translation on the torso, from several headings unless the lifted 3D gave one
@@ -400,7 +417,7 @@ def fit_body_model(
 
     # stage 2: everything
     fitted = tensor(np.tile(prior, (n_frames, 1, 1)))
-    variables = [fitted, orient, transl, betas_raw] + ([cam] if cam.requires_grad else [])
+    variables = [fitted, orient, transl] + [x for x in (betas_raw, cam) if x.requires_grad]
     optimiser = torch.optim.Adam(variables, lr=p["learning_rate"])
     low_t, high_t = (torch.as_tensor(x, dtype=dtype, device=device) for x in (low, high))
     beta_centre = 0.0
@@ -464,5 +481,76 @@ def fit_body_model(
         reprojection_error=float(error.mean()) if error.size else float("nan"),
         losses=losses,
         iterations=int(p["iterations"]),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _fit_windows(model, keypoints, joint_names, image_size, usable, lifted, lifted_names, betas, progress, p):
+    """`fit_body_model` of a long subject in overlapping windows with one shape (see its docstring)."""
+    started = time.perf_counter()
+    window, overlap = int(p["window"]), int(p["window_overlap"])
+    if not 0 <= overlap < window:
+        raise ValueError(f"window_overlap must be in [0, window), got {overlap} for window {window}")
+    inner = {k: v for k, v in p.items()}
+    if betas is None:
+        sample = np.flatnonzero(usable)
+        sample = sample[np.linspace(0, len(sample) - 1, min(window, len(sample))).round().astype(int)]
+        shape_fit = fit_body_model(
+            model, keypoints[sample], joint_names, image_size,
+            lifted=None if lifted is None else np.asarray(lifted)[sample], lifted_names=lifted_names,
+            **{**inner, "smooth_weight": 0.0, "pose_smooth_weight": 0.0},
+        )  # fmt: skip
+        betas = shape_fit.betas
+    n = len(keypoints)
+    starts = list(range(0, max(n - overlap, 1), window - overlap))
+    pieces = []
+    for index, start in enumerate(starts):
+        end = min(start + window, n)
+        first = 0 if index == 0 else start + overlap // 2  # the frames this window keeps
+        last = n if index == len(starts) - 1 else end - (overlap - overlap // 2)
+        if not usable[start:end].any():
+            pieces.append((first, last, start, None))
+            continue
+        fit = fit_body_model(
+            model, keypoints[start:end], joint_names, image_size, betas=betas, progress=progress,
+            lifted=None if lifted is None else np.asarray(lifted)[start:end], lifted_names=lifted_names, **inner,
+        )  # fmt: skip
+        pieces.append((first, last, start, fit))
+        if last >= n:
+            break
+    template = next(fit for *_, fit in pieces if fit is not None)
+
+    def stitched(name):
+        shape = getattr(template, name).shape[1:]
+        out = np.full((n, *shape), np.nan)
+        for first, last, start, fit in pieces:
+            if fit is not None:
+                out[first:last] = getattr(fit, name)[first - start : last - start]
+        return out
+
+    status = np.full(n, MISSING, dtype=np.int8)
+    for first, last, start, fit in pieces:
+        if fit is not None:
+            status[first:last] = fit.frame_status[first - start : last - start]
+    points = stitched("keypoints_2d")
+    observed = np.full((n, len(KEYPOINT_NAMES), 2), np.nan)
+    source, target = map_joints(joint_names)
+    confident = np.isfinite(keypoints[:, source, :2]).all(-1) & (
+        np.nan_to_num(keypoints[:, source, 2]) >= p["min_confidence"]
+    )
+    observed[:, target] = np.where(confident[..., None], keypoints[:, source, :2], np.nan)
+    error = np.linalg.norm(points - observed, axis=-1)
+    error = error[np.isfinite(error) & (status == FITTED)[:, None]]
+    return dataclasses.replace(
+        template,
+        betas=np.asarray(betas, dtype=np.float64),
+        pose=stitched("pose"),
+        global_orient=stitched("global_orient"),
+        transl=stitched("transl"),
+        camera_params=stitched("camera_params"),
+        keypoints_3d=stitched("keypoints_3d"),
+        keypoints_2d=points,
+        frame_status=status,
+        reprojection_error=float(error.mean()) if error.size else float("nan"),
         seconds=time.perf_counter() - started,
     )
