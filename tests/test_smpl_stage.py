@@ -30,6 +30,7 @@ def subject(db, tmp_path):
     return two_d
 
 
+@pytest.mark.all_backends
 def test_anny_fit_stored_and_read_in_a_fresh_process(db, subject, tmp_path):
     assert "smplify" in SMPLMethodLookup.to_pandas().index.get_level_values(0)
     SMPLMethod.insert1({**subject, "smpl_method": "smplify", "params": FAST})
