@@ -27,6 +27,7 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 from benchmarks.embedded import use_embedded_database
+from benchmarks.timing import best_of, print_rates, target_line
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIP = ROOT / "3rdparty" / "data" / "sports2d" / "sports2d_demo.mp4"
@@ -132,24 +133,25 @@ def main() -> int:
             session.run(None, {input_name: tensor})
         return time.perf_counter() - start
 
-    runs = {name: [] for name in ("bare loop", "pipeline", "bare per crop", "wrapper alone", "inference only")}
-    for _ in range(REPEATS):
-        runs["bare loop"].append(bare_loop())
-        runs["pipeline"].append(pipeline())
-        runs["bare per crop"].append(bare_per_crop())
-        runs["wrapper alone"].append(wrapper_alone())
-        runs["inference only"].append(inference_only())
-    best = {name: min(times) for name, times in runs.items()}
+    best = best_of(
+        {
+            "bare loop": bare_loop,
+            "pipeline": pipeline,
+            "bare per crop": bare_per_crop,
+            "wrapper alone": wrapper_alone,
+            "inference only": inference_only,
+        },
+        REPEATS,
+    )
     n = len(present)
     print(f"BlazePose on the Sports2D clip: {n} frames with the walker's box of {len(boxes)}, one core, best of 3")
-    for name, seconds in best.items():
-        print(f"  {name:15s}: {seconds:6.2f} s  {n / seconds:6.1f} frames/s")
+    print_rates(best, n)
     ratios = {
         "pipeline / bare loop": best["bare loop"] / best["pipeline"],
         "wrapper / bare per crop": best["bare per crop"] / best["wrapper alone"],
     }
     for name, ratio in ratios.items():
-        print(f"  {name:25s}: {ratio:.3f}  (target >= 0.85: {'met' if ratio >= 0.85 else 'MISSED'})")
+        print("  " + target_line(name, ratio, 0.85))
     print(f"  pipeline / inference only : {best['inference only'] / best['pipeline']:.3f}  (reference)")
     return 0 if min(ratios.values()) >= 0.85 else 1
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,6 +27,7 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 from benchmarks.embedded import use_embedded_database
+from benchmarks.timing import VMHWM, best_of, peak_memory_kib, print_rates, target_line
 
 N_FRAMES = 20000
 METHOD = "synthetic_lifter"
@@ -127,17 +127,11 @@ def throughput() -> float:
         fast(keypoints, "COCO-17", (640, 480))
         return time.perf_counter() - start
 
-    runs = {"bare loop": [], "pipeline": [], "wrapper, flip off": []}
-    for _ in range(3):
-        runs["bare loop"].append(bare())
-        runs["pipeline"].append(pipeline())
-        runs["wrapper, flip off"].append(no_flip())
-    best = {name: min(times) for name, times in runs.items()}
+    best = best_of({"bare loop": bare, "pipeline": pipeline, "wrapper, flip off": no_flip})
     print(f"LiftingPerson: {N_FRAMES} frames, {METHOD} (window {window}), one core, best of 3")
-    for label, seconds in best.items():
-        print(f"  {label:18s}: {seconds:6.3f} s  {N_FRAMES / seconds:9.0f} frames/s")
+    print_rates(best, N_FRAMES)
     ratio = best["bare loop"] / best["pipeline"]
-    print(f"  pipeline / bare loop : {ratio:.3f}  (target >= 0.85: {'met' if ratio >= 0.85 else 'MISSED'})")
+    print("  " + target_line("pipeline / bare loop", ratio, 0.85))
     return ratio
 
 
@@ -148,42 +142,32 @@ from benchmarks.bench_lifting import setup
 print(json.dumps(setup(Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3])))
 """
 
-POPULATE = """
+POPULATE = f"""
 import json, sys
 from pose_pipeline import schema
 schema.activate()
 from pose_pipeline.schema.lifting import LiftingMethod, LiftingPerson
 two_d = json.loads(sys.argv[1])
-LiftingMethod.insert1({**two_d, "lifting_method": sys.argv[2], "params": json.loads(sys.argv[3])})
+LiftingMethod.insert1({{**two_d, "lifting_method": sys.argv[2], "params": json.loads(sys.argv[3])}})
 assert LiftingPerson.populate(two_d)["success_count"] == 1
-print([line for line in open("/proc/self/status") if line.startswith("VmHWM")][0].split()[1])
+{VMHWM}
 """
 
 
 def peak_memory(n_frames: int) -> int:
-    """VmHWM (kB) of a fresh process that does nothing but populate LiftingPerson for ``n_frames`` frames."""
-    home = tempfile.mkdtemp(prefix="pose_bench_lifting_memory_")
-    prefix = f"bench_lifting_memory_{n_frames}"
-    repo = Path(__file__).resolve().parents[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DJ_")}
-    env.update(POSE_PIPELINE_HOME=home, POSE_PIPELINE_SCHEMA_PREFIX=prefix)
-
-    def run(code, *args):
-        result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True,
-                                cwd=repo, env=env)  # fmt: skip
-        return result.stdout.strip().splitlines()[-1]
-
-    two_d = run(SETUP, home, str(n_frames), prefix)
-    return int(run(POPULATE, two_d, METHOD, json.dumps(PARAMS)))
+    """VmHWM (KiB) of a fresh process that does nothing but populate LiftingPerson for ``n_frames`` frames."""
+    return peak_memory_kib(SETUP, POPULATE, [str(n_frames)], [METHOD, json.dumps(PARAMS)],
+                           f"bench_lifting_memory_{n_frames}")  # fmt: skip
 
 
 def main() -> int:
     ratio = throughput()
     short, long = peak_memory(N_FRAMES // 10), peak_memory(N_FRAMES)
     memory_ratio = long / short
-    print(f"\npeak memory populating LiftingPerson: {N_FRAMES // 10} frames {short / 1024:.0f} MiB, "
-          f"{N_FRAMES} frames {long / 1024:.0f} MiB: ratio {memory_ratio:.3f} "
-          f"(target <= 1.2: {'met' if memory_ratio <= 1.2 else 'MISSED'})")  # fmt: skip
+    print(
+        f"\npeak memory populating LiftingPerson: {N_FRAMES // 10} frames {short / 1024:.0f} MiB, "
+        f"{N_FRAMES} frames {long / 1024:.0f} MiB; " + target_line("ratio", memory_ratio, 1.2, at_most=True)
+    )
     return 0 if ratio >= 0.85 and memory_ratio <= 1.2 else 1
 
 

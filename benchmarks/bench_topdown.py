@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 from benchmarks.embedded import use_embedded_database
+from benchmarks.timing import VMHWM, best_of, peak_memory_kib, print_rates, target_line
 
 N_FRAMES = 150
 METHOD = "synthetic_pose"
@@ -108,17 +108,11 @@ def throughput() -> float:
         assert TopDownPerson.populate(person, reserve_jobs=True)["success_count"] == 1
         return time.perf_counter() - start
 
-    runs = {"bare loop": [], "pipeline": [], "inference only": []}
-    for _ in range(3):
-        runs["bare loop"].append(bare())
-        runs["pipeline"].append(pipeline())
-        runs["inference only"].append(inference_only())
-    best = {name: min(times) for name, times in runs.items()}
+    best = best_of({"bare loop": bare, "pipeline": pipeline, "inference only": inference_only})
     print(f"TopDownPerson: {len(present)} frames with a box of {N_FRAMES}, model {METHOD}, one core, best of 3")
-    for name, seconds in best.items():
-        print(f"  {name:15s}: {seconds:6.2f} s  {len(present) / seconds:7.1f} frames/s")
+    print_rates(best, len(present))
     ratio = best["bare loop"] / best["pipeline"]
-    print(f"  pipeline / bare loop      : {ratio:.3f}  (target >= 0.85: {'met' if ratio >= 0.85 else 'MISSED'})")
+    print("  " + target_line("pipeline / bare loop", ratio, 0.85))
     print(f"  pipeline / inference only : {best['inference only'] / best['pipeline']:.3f}  (reference)")
     return ratio
 
@@ -130,43 +124,32 @@ from benchmarks.bench_topdown import setup
 print(json.dumps(setup(Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3])))
 """
 
-POPULATE = """
+POPULATE = f"""
 import json, os, sys
 from pose_pipeline import schema
 schema.activate()
 from pose_pipeline.schema.keypoints import TopDownMethod, TopDownPerson
 person = json.loads(sys.argv[1])
-TopDownMethod.insert1({**person, "top_down_method": sys.argv[2]})
+TopDownMethod.insert1({{**person, "top_down_method": sys.argv[2]}})
 TopDownPerson.populate(person)
-print([line for line in open("/proc/self/status") if line.startswith("VmHWM")][0].split()[1])
+{VMHWM}
 """
 
 
 def peak_memory(n_frames: int) -> int:
-    """VmHWM (kB) of a fresh process that does nothing but populate TopDownPerson for a video of ``n_frames``
+    """VmHWM (KiB) of a fresh process that does nothing but populate TopDownPerson for a video of ``n_frames``
     (the video is rendered, imported, tracked and annotated beforehand by another process)."""
-    home = tempfile.mkdtemp(prefix="pose_bench_memory_")
-    prefix = f"bench_memory_{n_frames}"
-    repo = Path(__file__).resolve().parents[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DJ_")}
-    env.update(POSE_PIPELINE_HOME=home, POSE_PIPELINE_SCHEMA_PREFIX=prefix)
-
-    def run(code, *args):
-        result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True,
-                                cwd=repo, env=env)  # fmt: skip
-        return result.stdout.strip().splitlines()[-1]
-
-    person = run(SETUP, home, str(n_frames), prefix)
-    return int(run(POPULATE, person, METHOD))
+    return peak_memory_kib(SETUP, POPULATE, [str(n_frames)], [METHOD], f"bench_memory_{n_frames}")
 
 
 def main() -> int:
     ratio = throughput()
     short, long = peak_memory(N_FRAMES), peak_memory(10 * N_FRAMES)
     memory_ratio = long / short
-    print(f"\npeak memory populating TopDownPerson: {N_FRAMES} frames {short / 1024:.0f} MiB, "
-          f"{10 * N_FRAMES} frames {long / 1024:.0f} MiB: ratio {memory_ratio:.3f} "
-          f"(target <= 1.2: {'met' if memory_ratio <= 1.2 else 'MISSED'})")  # fmt: skip
+    print(
+        f"\npeak memory populating TopDownPerson: {N_FRAMES} frames {short / 1024:.0f} MiB, "
+        f"{10 * N_FRAMES} frames {long / 1024:.0f} MiB; " + target_line("ratio", memory_ratio, 1.2, at_most=True)
+    )
     return 0 if ratio >= 0.85 and memory_ratio <= 1.2 else 1
 
 

@@ -128,6 +128,65 @@ def import_videos(paths, project, recursive, recompress):
     sys.exit(1 if report.refused and not (report.imported or report.already_present) else 0)
 
 
+@main.command("import-recording")
+@click.argument("recording")
+@click.argument("cameras", nargs=-1, required=True)
+@click.option("--project", "-p", required=True, help="Video project of the videos and recording project.")
+@click.option(
+    "--calibration",
+    "calibration_file",
+    type=click.Path(exists=True, path_type=Path),
+    help="Calibration file (anipose or Pose2Sim TOML, Qualisys .qca.txt) the recording uses.",
+)
+@click.option("--map", "mapping", multiple=True, help="CAMERA=CALIBRATION_CAMERA where the names differ.")
+@click.option(
+    "--accept-size-mismatch", multiple=True, help="Camera whose video size may differ from the calibration's."
+)
+@click.option("--tolerance", type=float, default=None, help="Synchronisation tolerance, seconds (a quarter frame).")
+def import_recording(recording, cameras, project, calibration_file, mapping, accept_size_mismatch, tolerance):
+    """Import synchronised videos CAMERA=PATH ... as RECORDING (timestamps checked), optionally with a calibration.
+    Nothing of the recording or calibration is kept when a check fails (the videos stay imported)."""
+    _activate()
+    from .multicam.calibration import CalibrationError
+    from .multicam.sync import SynchronisationError
+    from .schema.multicam import (
+        Calibration,
+        Recording,
+        RecordingError,
+        attach_calibration,
+        import_calibration,
+        insert_recording,
+    )
+    from .schema.video import insert_local_video
+
+    pairs = [_parse_pair(text, "CAMERA=PATH") for text in cameras]
+    videos = {name: insert_local_video(Path(path), project) for name, path in pairs}
+    key, imported = None, None
+    try:
+        key = insert_recording(project, recording, videos, tolerance=tolerance)
+        click.echo(f"recording {project}/{recording}: {len(videos)} cameras, synchronised")
+        if calibration_file:
+            name = calibration_file.name.split(".")[0]  # the calibration's name: the file's, without extensions
+            if not (Calibration & {"calibration": name}):
+                imported = import_calibration(calibration_file, name)
+            attach_calibration(key, name, dict(_parse_pair(m, "CAMERA=CALIBRATION_CAMERA") for m in mapping),
+                               accept_size_mismatch=tuple(accept_size_mismatch))  # fmt: skip
+            click.echo(f"calibration {name} attached")
+    except (SynchronisationError, RecordingError, CalibrationError) as error:
+        if key is not None:
+            (Recording & key).delete(prompt=False)
+        if imported is not None:  # imported by this command: removed with the recording
+            (Calibration & imported).delete(prompt=False)
+        raise click.ClickException(str(error)) from None
+
+
+def _parse_pair(text: str, form: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name or not value:
+        raise click.BadParameter(f"{text!r} is not {form}")
+    return name, value
+
+
 # ---------------------------------------------------------------------------------------------- work
 
 
@@ -260,7 +319,7 @@ def _parse_split(text: str) -> tuple[int, int, int]:
 
 
 @main.command()
-@click.argument("fmt", metavar="FORMAT", type=click.Choice(["nwb", "dlc-h5", "dlc-csv", "coco", "smpl-npz"]))
+@click.argument("fmt", metavar="FORMAT", type=click.Choice(["nwb", "dlc-h5", "dlc-csv", "coco", "trc", "smpl-npz"]))
 @click.option("--video", required=True, help="Video file name.")
 @click.option("--out", "-o", required=True, type=click.Path(path_type=Path),
               help="Output file; an existing directory takes one file per matching result.")  # fmt: skip
@@ -269,22 +328,34 @@ def _parse_split(text: str) -> tuple[int, int, int]:
 @click.option("--subject", "-s", type=int, default=None, help="Subject id, if the video has several subjects.")
 @click.option("--tracker", default=None, help="Tracking method, if the video was tracked more than once.")
 @click.option("--detector", default=None, help="Detector, if the video was tracked more than once.")
-def export(fmt, video, out, project, method, subject, tracker, detector):
-    """Write VIDEO's 2D keypoints as FORMAT: NWB with ndx-pose, DeepLabCut .h5 or .csv, or COCO keypoint JSON; or
-    its body-model fits as .npz (smpl-npz: AMASS's and smplx's keys)."""
+@click.option("--lifter", default=None, help="trc: lifting method, if the subject was lifted by several.")
+@click.option("--units", type=click.Choice(["m", "mm"]), default="m", show_default=True,
+              help="trc: units written (and declared in the header).")  # fmt: skip
+@click.option("--axes", type=click.Choice(["camera", "y-up"]), default="camera", show_default=True,
+              help="trc: the stored camera axes (y down), or turned half a turn about x (OpenSim's Y up).")  # fmt: skip
+def export(fmt, video, out, project, method, subject, tracker, detector, lifter, units, axes):
+    """Write VIDEO's 2D keypoints as FORMAT: NWB with ndx-pose, DeepLabCut .h5 or .csv, or COCO keypoint JSON;
+    or its 3D keypoints (LiftingPerson) as an OpenSim .trc; or its body-model fits (SMPLPerson) as .npz
+    (smpl-npz: AMASS's and smplx's keys)."""
     _activate()
     from .export import ExportError
-    from .schema.exports import NoResultError, export_2d, export_all
+    from .schema.exports import NoResultError, export_2d, export_3d, export_all
 
     restriction = {"filename": video}
     restriction.update({k: v for k, v in (("video_project", project), ("top_down_method", method),
                                          ("subject_id", subject), ("tracking_method", tracker),
-                                         ("detector", detector)) if v is not None})  # fmt: skip
+                                         ("detector", detector), ("lifting_method", lifter)) if v is not None})  # fmt: skip
+    options = {"units": units, "axes": axes} if fmt == "trc" else {}
     if fmt == "smpl-npz":
         _export_smpl(restriction, out)
         return
     try:
-        paths = export_all(restriction, fmt, out) if out.is_dir() else [export_2d(restriction, fmt, out)]
+        if out.is_dir():
+            paths = export_all(restriction, fmt, out, **options)
+        elif fmt == "trc":
+            paths = [export_3d(restriction, fmt, out, **options)]
+        else:
+            paths = [export_2d(restriction, fmt, out)]
     except (NoResultError, ExportError) as error:
         raise click.ClickException(str(error)) from None
     for path in paths:
@@ -305,6 +376,51 @@ def _export_smpl(restriction: dict, out: Path) -> None:
             f"{Path(key['filename']).stem}_s{key['subject_id']}_{key['smpl_method']}_{key['smpl_params_hash'][:8]}.npz"
         )
         click.echo(f"wrote {export_smpl_npz(key, out / name if out.is_dir() else out)}")
+
+
+# ---------------------------------------------------------------------------------------------- import-results
+
+
+@main.command("import-results")
+@click.argument("video")
+@click.argument("file", type=click.Path(exists=True, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["dlc", "dlc-h5", "dlc-csv", "slp", "nwb", "openpose"]),
+              default=None, help="The file's format (default: from its name; a folder is OpenPose JSON).")  # fmt: skip
+@click.option("--individual", default=None,
+              help="Which individual of a multi-animal file: a DeepLabCut individual, a SLEAP track, an NWB "
+              "PoseEstimation name; OpenPose: box, largest or an index.")  # fmt: skip
+@click.option(
+    "--joint-set",
+    default=None,
+    help="Store the joints as this known joint set (OpenPose: OpenPose-BODY_25, -BODY_25B or -COCO-18).",
+)
+@click.option("--pixel-origin", type=click.Choice(["centre", "corner"]), default="centre", show_default=True,
+              help="Where the file puts (0, 0): the top-left pixel's centre (DeepLabCut, SLEAP, NWB, OpenPose) or "
+              "its corner (pose_pipeline).")  # fmt: skip
+@click.option("--project", "-p", default=None, help="Video project, if the file name is not unique.")
+@click.option("--subject", "-s", type=int, default=None, help="Subject id, if the video has several subjects.")
+@click.option("--tracker", default=None, help="Tracking method, if the video was tracked more than once.")
+@click.option("--detector", default=None, help="Detector, if the video was tracked more than once.")
+@click.option("--no-populate", is_flag=True, help="Only register the file and the request; workers make the row.")
+def import_results(video, file, fmt, individual, joint_set, pixel_origin, project, subject, tracker, detector,
+                   no_populate):  # fmt: skip
+    """Import another tool's 2D result FILE (DeepLabCut .h5/.csv, SLEAP .slp, NWB ndx-pose, an OpenPose JSON
+    folder) for VIDEO's subject as the 2D method 'imported', checked against the video first."""
+    _activate()
+    from .schema.imports import ImportRefused
+    from .schema.imports import import_results as run_import
+
+    restriction = {"filename": video}
+    restriction.update({k: v for k, v in (("video_project", project), ("tracking_method", tracker),
+                                         ("detector", detector)) if v is not None})  # fmt: skip
+    if individual is not None and individual.lstrip("-").isdigit():
+        individual = int(individual)  # an OpenPose person index
+    try:
+        key = run_import(restriction, file, fmt, subject_id=subject, individual=individual, joint_set=joint_set,
+                         pixel_origin=pixel_origin, populate=not no_populate)  # fmt: skip
+    except ImportRefused as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"{'registered' if no_populate else 'imported'} {file} as {key}")
 
 
 # ---------------------------------------------------------------------------------------------- demo

@@ -110,6 +110,7 @@ def start_embedded_server(data_dir: Path | None = None):
         warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR on headless machines
         import pgserver
 
+        _put_sbin_on_path()
         # 'stop': the server stops when the last process using it exits; the data directory stays.
         server = pgserver.get_server(data_dir, cleanup_mode="stop")
     _forget_dead_users(server)
@@ -122,6 +123,19 @@ def start_embedded_server(data_dir: Path | None = None):
     dj.config["database.use_tls"] = False
     _embedded_server = server
     return server
+
+
+def _put_sbin_on_path() -> None:
+    """PostgreSQL refuses to run as root, so pgserver, started by root, runs it as a user ``pgserver`` that it
+    creates with ``useradd`` on first use. ``useradd`` lives in /usr/sbin, which a root shell started with a
+    minimal PATH (``env -i``, some CI runners and containers) does not search: the first start then fails with
+    "No such file or directory: 'useradd'"."""
+    if os.name != "posix" or os.geteuid() != 0:
+        return
+    parts = os.environ.get("PATH", "").split(os.pathsep)
+    missing = [d for d in ("/usr/local/sbin", "/usr/sbin", "/sbin") if d not in parts and Path(d).is_dir()]
+    if missing:
+        os.environ["PATH"] = os.pathsep.join([p for p in parts if p] + missing)
 
 
 def process_alive(pid: int) -> bool:

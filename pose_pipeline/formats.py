@@ -220,6 +220,36 @@ class Keypoints3D:
 
 
 @dataclass
+class WorldKeypoints3D:
+    """3D keypoints of one subject triangulated from several calibrated cameras: ``keypoints`` (frames x joints x
+    3) metres in the calibration's world frame, NaN where not triangulated; ``reprojection_error`` (frames x
+    joints) mean pixel distance over the cameras used; ``cameras_used`` (frames x joints x cameras) bool, cameras
+    in the order of ``camera_names``."""
+
+    keypoints: np.ndarray
+    reprojection_error: np.ndarray
+    cameras_used: np.ndarray
+    joint_set: str
+    camera_names: tuple[str, ...]
+
+    def validate(self, n_frames: int | None = None) -> None:
+        joints = get_joint_set(self.joint_set)
+        _check_array("keypoints", self.keypoints, 3, (len(joints), 3))
+        _check_frames("keypoints", len(self.keypoints), n_frames)
+        shape = self.keypoints.shape[:2]
+        _check_array("reprojection_error", self.reprojection_error, 2)
+        _check(self.reprojection_error.shape == shape, f"reprojection_error must have shape {shape}")
+        _check_array("cameras_used", self.cameras_used, 3)
+        _check(self.cameras_used.shape == (*shape, len(self.camera_names)) and self.cameras_used.dtype == bool,
+               f"cameras_used must be bool with shape {(*shape, len(self.camera_names))}")  # fmt: skip
+        finite = self.keypoints[np.isfinite(self.keypoints)]
+        _check(finite.size == 0 or float(np.abs(finite).max()) < 1000, "3D keypoints must be metres (|x| < 1000)")
+        triangulated = np.isfinite(self.keypoints).all(axis=-1)
+        _check(bool(np.all(self.cameras_used[triangulated].sum(axis=-1) >= 2)),
+               "every triangulated point needs at least two cameras used")  # fmt: skip
+
+
+@dataclass
 class SMPLParams:
     """A body-model fit of one subject (`pose_pipeline.bodymodels`).
 

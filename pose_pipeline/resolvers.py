@@ -17,6 +17,7 @@ from typing import Any
 
 JOINT_SET = "joint_set"  # name -> pose_pipeline.skeletons.JointSet
 DLC_MODEL = "dlc_model"  # name -> StoredModel (DeepLabCut: pytorch_config.yaml and snapshot)
+IMPORTED_FILE = "imported_file"  # sha256 -> StoredFile (a result file imported from another tool)
 
 _resolvers: dict[str, Callable[[str], Any]] = {}
 
@@ -30,6 +31,18 @@ class StoredModel:
     weights: Path
     config: Path | None
     sha256: str
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A file kept in the stores, fetched into the local cache and checksum-verified: the local copy, its sha256,
+    and where it came from (its original name and path, and the format it was registered as)."""
+
+    path: Path
+    sha256: str
+    name: str
+    source_path: str
+    format: str
 
 
 class UnresolvedError(LookupError):

@@ -352,4 +352,76 @@ JOINT_SETS[BLAZEPOSE33.name] = BLAZEPOSE33
 # BlazePose-33 index of each COCO-17 joint, in COCO-17 order (the same names in both sets).
 BLAZEPOSE_TO_COCO17 = tuple(BLAZEPOSE33.index(name) for name in COCO17.joints)
 
-BUILT_IN = (COCO17, HALPE26, COCO_WHOLEBODY133, H36M17, BLAZEPOSE33)  # stored in every database at activation
+# --- OpenPose's body models ---------------------------------------------------------------------------------------
+# Joint order as OpenPose writes ``pose_keypoints_2d`` (``poseParameters.cpp``: BODY_25, COCO, and the experimental
+# BODY_25B), in this project's naming so that joints shared with COCO-17 have the same names (OpenPose's ``RShoulder``
+# is ``right_shoulder``, ``MidHip`` ``mid_hip``, BODY_25B's ``UpperNeck`` / ``HeadTop`` ``upper_neck`` / ``head_top``).
+# Bones as OpenPose draws them. No OKS sigmas: OpenPose defines none for its extra joints.
+
+_OPENPOSE_SIDE = ("shoulder", "elbow", "wrist")
+_OPENPOSE_LEG = ("hip", "knee", "ankle")
+OPENPOSE_BODY25 = JointSet(
+    name="OpenPose-BODY_25",
+    joints=(
+        "nose",
+        "neck",
+        *(f"right_{j}" for j in _OPENPOSE_SIDE),
+        *(f"left_{j}" for j in _OPENPOSE_SIDE),
+        "mid_hip",
+        *(f"right_{j}" for j in _OPENPOSE_LEG),
+        *(f"left_{j}" for j in _OPENPOSE_LEG),
+        "right_eye",
+        "left_eye",
+        "right_ear",
+        "left_ear",
+        "left_big_toe",
+        "left_small_toe",
+        "left_heel",
+        "right_big_toe",
+        "right_small_toe",
+        "right_heel",
+    ),
+    bones=((1, 8), (1, 2), (1, 5), (2, 3), (3, 4), (5, 6), (6, 7), (8, 9), (9, 10), (10, 11), (8, 12), (12, 13),
+           (13, 14), (1, 0), (0, 15), (15, 17), (0, 16), (16, 18), (14, 19), (19, 20), (14, 21), (11, 22),
+           (22, 23), (11, 24)),
+)  # fmt: skip
+OPENPOSE_COCO18 = JointSet(
+    name="OpenPose-COCO-18",
+    joints=(
+        "nose",
+        "neck",
+        *(f"right_{j}" for j in _OPENPOSE_SIDE),
+        *(f"left_{j}" for j in _OPENPOSE_SIDE),
+        *(f"right_{j}" for j in _OPENPOSE_LEG),
+        *(f"left_{j}" for j in _OPENPOSE_LEG),
+        "right_eye",
+        "left_eye",
+        "right_ear",
+        "left_ear",
+    ),
+    bones=((1, 2), (1, 5), (2, 3), (3, 4), (5, 6), (6, 7), (1, 8), (8, 9), (9, 10), (1, 11), (11, 12), (12, 13),
+           (1, 0), (0, 14), (14, 16), (0, 15), (15, 17)),
+)  # fmt: skip
+OPENPOSE_BODY25B = JointSet(
+    name="OpenPose-BODY_25B",
+    joints=(
+        *COCO17.joints,  # BODY_25B starts with COCO-17's joints in COCO-17's order
+        "upper_neck",
+        "head_top",
+        "left_big_toe",
+        "left_small_toe",
+        "left_heel",
+        "right_big_toe",
+        "right_small_toe",
+        "right_heel",
+    ),
+    bones=((0, 1), (0, 2), (1, 3), (2, 4), (5, 7), (6, 8), (7, 9), (8, 10), (5, 11), (6, 12), (11, 12), (11, 13),
+           (12, 14), (13, 15), (14, 16), (5, 17), (6, 17), (17, 18), (15, 19), (19, 20), (15, 21), (16, 22),
+           (22, 23), (16, 24)),
+)  # fmt: skip
+OPENPOSE = (OPENPOSE_BODY25, OPENPOSE_BODY25B, OPENPOSE_COCO18)
+for _openpose in OPENPOSE:
+    JOINT_SETS[_openpose.name] = _openpose
+
+# stored in every database at activation
+BUILT_IN = (COCO17, HALPE26, COCO_WHOLEBODY133, H36M17, BLAZEPOSE33, *OPENPOSE)

@@ -4,7 +4,7 @@ Each stage's wrappers register themselves here (see `pose_pipeline.registry`); t
 its contents from the registry and its ``make()`` dispatches through it.
 """
 
-from .formats import Detections, Keypoints2D, Keypoints3D, SMPLParams, Tracks
+from .formats import Detections, Keypoints2D, Keypoints3D, SMPLParams, Tracks, WorldKeypoints3D
 from .registry import Registry
 
 DETECTION = Registry("detection", output=Detections)  # factories: detector(frames) -> per-frame (N, 5) boxes
@@ -15,5 +15,8 @@ TRACKING = Registry("tracking", output=Tracks)  # factories: tracker.update(boxe
 TOP_DOWN = Registry("top_down", output=Keypoints2D)
 LIFTING = Registry("lifting", output=Keypoints3D)
 SMPL = Registry("smpl", output=SMPLParams)
+# factories: triangulator(cameras: CameraSet, keypoints (cameras, frames, joints, 3) x, y, confidence, joint_set)
+# -> WorldKeypoints3D (`pose_pipeline.multicam.methods`)
+TRIANGULATION = Registry("triangulation", output=WorldKeypoints3D)
 
-REGISTRIES = {registry.stage: registry for registry in (DETECTION, TRACKING, TOP_DOWN, LIFTING, SMPL)}
+REGISTRIES = {registry.stage: registry for registry in (DETECTION, TRACKING, TOP_DOWN, LIFTING, SMPL, TRIANGULATION)}

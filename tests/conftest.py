@@ -161,7 +161,23 @@ def backend(request, pipeline_home) -> Backend:
     try:
         yield Backend(name=name, env=env)
     finally:
+        _drop_user_schemas(prefix)
         schema.deactivate(drop=True)
+
+
+def _drop_user_schemas(prefix: str) -> None:
+    """Drop this run's schemas of user modules (e.g. the example experiment, which a notebook's kernel may have
+    activated without this process; ``<prefix>_<stage>``, or ``lab_<prefix>_<stage>`` for a module with its own
+    ``SCHEMA_PREFIX``): their tables reference the pipeline's, so they go first."""
+    import datajoint as dj
+
+    from pose_pipeline import database, schema
+
+    conn = database.connect()
+    stages = {f"{prefix}_{stage}" for stage in schema.STAGE_MODULES}
+    for name in dj.list_schemas(conn):
+        if name.startswith((f"{prefix}_", f"lab_{prefix}_")) and name not in stages:
+            conn.query(conn.adapter.drop_schema_sql(name))
 
 
 @pytest.fixture

@@ -45,8 +45,8 @@ def test_import_existing_project(backend, dlc_project):
     try:
         stored = labelled_frames(name)
         assert stored.bodyparts == frames.bodyparts and stored.skeleton == frames.skeleton
-        inside = (frames.keypoints >= 0).all(axis=-1) & (frames.keypoints <= 64).all(axis=-1)
-        expected = np.where(inside[..., None], frames.keypoints, np.nan)  # outside the image: unlabelled, as DLC
+        inside = (frames.keypoints > 0).all(axis=-1) & (frames.keypoints < 64).all(axis=-1)
+        expected = np.where(inside[..., None], frames.keypoints, np.nan)  # outside or on the border: as DLC 3
         np.testing.assert_allclose(stored.keypoints, expected, atol=1e-9)
         assert np.isnan(stored.keypoints[0, 2]).all()
         np.testing.assert_array_equal(stored.load(3), frames.load(3))

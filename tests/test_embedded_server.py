@@ -72,3 +72,19 @@ def test_server_stops_after_last_live_user_when_another_was_killed():
         if postmaster is not None and _alive(postmaster):
             os.kill(postmaster, signal.SIGTERM)  # this test's own server, left running by a failure
         shutil.rmtree(data_dir.parent, ignore_errors=True)
+
+
+def test_root_with_a_minimal_path_finds_useradd(monkeypatch):
+    """pgserver creates its ``pgserver`` user with ``useradd`` (in /usr/sbin) when started by root: a root shell
+    whose PATH lacks the sbin folders (``env -i``, some CI runners) must still start the embedded server."""
+    import pytest
+
+    from pose_pipeline import database
+
+    if os.geteuid() != 0 or not Path("/usr/sbin/useradd").exists():
+        pytest.skip("only root starts pgserver through useradd")
+    monkeypatch.setenv("PATH", "/usr/local/bin:/usr/bin:/bin")
+    assert shutil.which("useradd") is None
+    database._put_sbin_on_path()
+    assert shutil.which("useradd") == "/usr/sbin/useradd"
+    assert os.environ["PATH"].startswith("/usr/local/bin:/usr/bin:/bin:")

@@ -25,6 +25,7 @@ PURE = [
     "visualize_pose.py",
     "formats.py",
     "export",
+    "imports",
     "registry.py",
     "stages.py",
     "skeletons.py",
@@ -32,6 +33,7 @@ PURE = [
     "weights.py",
     "onnx_session.py",
     "jsonable.py",
+    "measures.py",
 ]
 FORBIDDEN = ("datajoint", "pose_pipeline.schema")
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pose_pipeline.lifting.joints import coco_to_h36m_standard
+from pose_pipeline.lifting.gaps import NoUsableFramesError
+from pose_pipeline.lifting.joints import JointSetMismatchError, coco_to_h36m_standard
 from pose_pipeline.lifting.onnx_clip import OnnxClipLifter, crop_scale, leg_lengths
 from pose_pipeline.stages import LIFTING
 from tests.lifting_onnx_models import identity_clip_lifter, probe_lifter
@@ -52,3 +53,16 @@ def test_clip_length_mismatch_and_window_models_are_refused(tmp_path):
         LIFTING.build("motionbert_onnx", {"model_path": str(identity_clip_lifter(tmp_path / "clip.onnx"))})
     with pytest.raises(ValueError, match=r"expected one input \[N, clip, 17, 3\]"):
         OnnxClipLifter(probe_lifter(tmp_path / "window.onnx", window=9), clip=9)
+
+
+def test_clip_lifter_bad_input_is_refused_naming_it(tmp_path):
+    model = identity_clip_lifter(tmp_path / "clip.onnx")
+    lifter = OnnxClipLifter(model, clip=9)
+    with pytest.raises(NoUsableFramesError, match=r"no usable frames: all 12 frames of the 2D input \(COCO-17\)"):
+        lifter(np.full((12, 17, 3), np.nan), "COCO-17")
+    with pytest.raises(JointSetMismatchError, match="'DLC:reaching'.*'H36M-17'"):
+        lifter(np.zeros((12, 7, 3)), "DLC:reaching")
+    corrupt = tmp_path / "corrupt.onnx"
+    corrupt.write_bytes(model.read_bytes()[: model.stat().st_size // 2])
+    with pytest.raises(ValueError, match=f"cannot load ONNX model {corrupt}"):
+        LIFTING.build("motionbert_onnx", {"model_path": str(corrupt), "clip": 9})

@@ -158,3 +158,20 @@ def test_gastnet_method_uses_its_own_conversion_and_checks_its_window(tmp_path):
     np.testing.assert_allclose(lifted.keypoints[..., :2], normalised - normalised[:, :1], atol=1e-5)
     with pytest.raises(ValueError, match="takes windows of 81 frames, but the method declares window=27"):
         LIFTING.build("gastnet_onnx", {"model_path": str(model)})
+
+
+def test_corrupt_model_files_are_refused_naming_them(tmp_path, monkeypatch):
+    model = probe_lifter(tmp_path / "probe.onnx", window=5)
+    corrupt = tmp_path / "corrupt.onnx"
+    corrupt.write_bytes(model.read_bytes()[:100])  # truncated, no sha256 given: onnxruntime cannot parse it
+    with pytest.raises(ValueError, match=f"cannot load ONNX model {corrupt}"):
+        LIFTING.build("videopose3d_onnx", {"model_path": str(corrupt), "window": 5})
+    # the shipped lifter damaged: found first in a POSE_PIPELINE_WEIGHTS directory, refused by its manifest size
+    damaged = tmp_path / "weights" / "synthetic_lifter" / "synthetic_lifter.onnx"
+    damaged.parent.mkdir(parents=True)
+    damaged.write_bytes(model.read_bytes())
+    monkeypatch.setenv("POSE_PIPELINE_WEIGHTS", str(tmp_path / "weights"))
+    with pytest.raises(
+        WeightsError, match=f"'synthetic_lifter_h36m17' at {damaged} has .* bytes, the manifest expects"
+    ):
+        LIFTING.build("synthetic_lifter", {})

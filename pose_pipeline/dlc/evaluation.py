@@ -9,7 +9,7 @@ and without a p-cutoff, PCK at k pixels, and COCO OKS mAP by pycocotools with pe
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -42,11 +42,33 @@ class SnapshotPredictor:
                                                 max_individuals=1)  # fmt: skip
 
     def predict(self, images: Iterable[np.ndarray]) -> np.ndarray:
-        """(N, J, 3) predictions for RGB uint8 images (any iterable; consumed in batches, never all at once)."""
-        results = self.runner.inference(images)
+        """(N, J, 3) predictions for RGB uint8 images (any iterable; consumed in batches, never all at once).
+
+        Images may differ in size (a project labelled on videos of several resolutions): DeepLabCut's runner stacks
+        a batch into one tensor, so each run of consecutive equal-size images goes through it on its own.
+        """
+        results = []
+        for run in equal_size_runs(images):
+            results += self.runner.inference(run)
         if not results:
             return np.zeros((0, len(self.bodyparts), 3))
         return np.stack([np.asarray(r["bodyparts"], dtype=float)[0, :, :3] for r in results])
+
+
+def equal_size_runs(images: Iterable[np.ndarray]) -> Iterator[Iterator[np.ndarray]]:
+    """Consecutive images of equal shape, as lazy iterators: one for a project whose images share a size. Each run
+    must be consumed before the next is asked for."""
+    source = iter(images)
+    pending = next(source, None)
+    while pending is not None:
+
+        def run(shape=pending.shape):
+            nonlocal pending
+            while pending is not None and pending.shape == shape:
+                image, pending = pending, next(source, None)
+                yield image
+
+        yield run()
 
 
 def evaluate_predictions(

@@ -8,6 +8,8 @@ row per image, indexed ``("labeled-data", <video>, <file>)``, columns ``(scorer,
 
 from __future__ import annotations
 
+import ast
+import contextlib
 import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -47,44 +49,119 @@ class LabelledFrames:
             yield self.load(i)
 
 
-def _image_name(index: tuple) -> str:
-    return "/".join(str(part) for part in index)
+def read_config(config_path) -> dict:
+    """A project's ``config.yaml`` as a dict, read only. DeepLabCut's own ``read_config`` writes the file back when
+    ``project_path`` differs from the folder (a moved or copied project), which fails in a read-only folder."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        with open(config_path, encoding="utf-8") as file:
+            cfg = YAML(typ="safe", pure=True).load(file)
+    except (OSError, YAMLError, UnicodeDecodeError) as error:
+        raise LabelError(f"{config_path} cannot be read as a DeepLabCut config: {error}") from error
+    if not isinstance(cfg, dict):
+        raise LabelError(f"{config_path} is not a DeepLabCut config (a YAML mapping)")
+    missing = [k for k in ("scorer", "bodyparts") if not cfg.get(k)]
+    if missing:
+        raise LabelError(f"{config_path} has no {' or '.join(missing)}")
+    return cfg
+
+
+def read_label_csv(path, scorer: str):
+    """A ``CollectedData_<scorer>.csv`` as DeepLabCut's ``convertcsv2h5`` reads it (deeplabcut/utils/
+    conversioncode.py): three header rows (four with ``individuals``: multi-animal, refused here), then rows indexed
+    by three columns when the first cell of a data row is ``labeled-data``, else by one path column (old projects);
+    the scorer level is set to the config's scorer. Nothing is written (convertcsv2h5 writes the .h5 and rewrites
+    the .csv)."""
+    import pandas as pd
+
+    with open(path, encoding="utf-8") as file:
+        head = [line for _, line in zip(range(5), file, strict=False)]
+    if len(head) < 4:
+        raise LabelError(f"{path}: no labelled rows (a DeepLabCut label CSV has 3 header rows, then one per image)")
+    if "individuals" in head[1]:
+        raise LabelError(f"{path}: multi-animal labels (an individuals header row); single-animal only")
+    index_col = [0, 1, 2] if head[-1].split(",")[0] == "labeled-data" else 0
+    table = pd.read_csv(path, index_col=index_col, header=[0, 1, 2])
+    table.columns = table.columns.set_levels([scorer], level=0)
+    return table
+
+
+def _row_path(entry) -> tuple[str, ...] | None:
+    """An index entry (a tuple such as ``("labeled-data", video, image)``, or one path string as old projects and
+    Windows write it) as path parts with forward slashes, as DeepLabCut's ``guarantee_multiindex_rows`` normalises
+    it; None when it is neither."""
+    if isinstance(entry, str) and entry.startswith("(") and entry.endswith(")"):
+        with contextlib.suppress(ValueError, SyntaxError):  # a tuple row of a mixed table, as to_csv writes it
+            entry = ast.literal_eval(entry)
+    if not isinstance(entry, tuple | str):
+        return None
+    parts = entry if isinstance(entry, tuple) else (entry,)
+    if not parts or not all(isinstance(p, str | int | np.integer) and not isinstance(p, bool) for p in parts):
+        return None
+    path = "/".join(str(p) for p in parts).replace("\\", "/")
+    out = tuple(p for p in path.split("/") if p not in ("", "."))
+    if not out or ".." in out or ":" in out[0]:  # outside the project, or a Windows drive: not a project image
+        return None
+    return out
+
+
+def normalise_rows(table, source) -> list[tuple[str, ...]]:
+    """Each row's image as path parts (`_row_path`); rows that are not image paths are refused by position."""
+    rows, bad = [], []
+    for position, entry in enumerate(table.index):
+        path = _row_path(entry)
+        (bad.append(f"row {position}: {entry!r}") if path is None else rows.append(path))
+    if bad:
+        raise LabelError(f"{source}: {len(bad)} row(s) not indexed by an image path under labeled-data "
+                         f"(labeled-data, video, image) or 'labeled-data/video/image': {', '.join(bad[:5])}")  # fmt: skip
+    return rows
 
 
 def read_dlc_project(config_path) -> LabelledFrames:
     """The labelled frames of an existing single-animal DeepLabCut project (``config.yaml`` plus its
-    ``CollectedData`` files). Bodyparts and image files are checked here; `check_labels` checks the rest."""
+    ``CollectedData`` files), read without writing anything (a read-only folder works). Bodyparts and image files
+    are checked here; `check_labels` checks the rest.
+
+    Like DeepLabCut 3: the ``.h5`` is read where there is one, else the ``.csv`` as ``convertcsv2h5`` converts it;
+    image paths written on Windows (backslashes) or as single strings by old versions are normalised; rows are
+    sorted as ``merge_annotateddatasets`` sorts them.
+    """
     import cv2
     import pandas as pd
-    from deeplabcut.utils import auxiliaryfunctions
 
     require_deeplabcut()
     config_path = Path(config_path)
     if not config_path.is_file():
         raise LabelError(f"DeepLabCut config {config_path} does not exist")
-    cfg = auxiliaryfunctions.read_config(str(config_path))
+    cfg = read_config(config_path)
     if cfg.get("multianimalproject"):
         raise LabelError(f"{config_path}: multi-animal projects are not supported (single-animal only)")
     root = config_path.parent
     scorer = cfg["scorer"]
-    tables = []
+    bodyparts = tuple(cfg["bodyparts"])
+    rows, blocks = [], []
     for folder in sorted((root / "labeled-data").glob("*")):
         h5, csv = folder / f"CollectedData_{scorer}.h5", folder / f"CollectedData_{scorer}.csv"
         if h5.is_file():
-            tables.append(pd.read_hdf(h5))
+            path, table = h5, pd.read_hdf(h5)
         elif csv.is_file():
-            tables.append(pd.read_csv(csv, header=[0, 1, 2], index_col=[0, 1, 2]))
-    if not tables:
+            path, table = csv, read_label_csv(csv, scorer)
+        else:
+            continue
+        if not isinstance(table, pd.DataFrame) or table.columns.nlevels != 3:
+            raise LabelError(f"{path}: not a single-animal DeepLabCut label table (scorer, bodyparts, coords)")
+        found = tuple(dict.fromkeys(table.columns.get_level_values(1)))
+        check_bodyparts(bodyparts, found, source=str(path))
+        rows += normalise_rows(table, path)
+        xy = table.loc[:, (slice(None), list(bodyparts), ["x", "y"])]
+        blocks.append(xy.apply(pd.to_numeric, errors="coerce").to_numpy(float).reshape(len(table), -1, 2))
+    if not blocks:
         raise LabelError(f"{config_path}: no labeled-data/*/CollectedData_{scorer}.h5 or .csv found")
-    labels = pd.concat(tables)
-    if labels.index.nlevels == 1:  # old DLC projects index rows by a single path string
-        labels.index = pd.MultiIndex.from_tuples([tuple(Path(p).parts) for p in labels.index])
-    labels = labels.sort_index()  # the row order DeepLabCut's create_training_dataset uses
-    found = tuple(dict.fromkeys(labels.columns.get_level_values("bodyparts")))
-    bodyparts = tuple(cfg["bodyparts"])
-    check_bodyparts(bodyparts, found, source=str(config_path))
-    xy = labels.loc[:, (slice(None), list(bodyparts), ["x", "y"])].to_numpy(float).reshape(len(labels), -1, 2)
-    paths = tuple(_image_name(index) for index in labels.index)
+    order = sorted(range(len(rows)), key=rows.__getitem__)  # the row order DeepLabCut's create_training_dataset uses
+    xy = np.concatenate(blocks)[order]
+    paths = tuple("/".join(rows[i]) for i in order)
     missing = [p for p in paths if not (root / p).is_file()]
     if missing:
         raise LabelError(f"{config_path}: {len(missing)} labelled image(s) missing, e.g. {missing[:3]}")

@@ -25,6 +25,9 @@ from ..formats import Keypoints3D
 from .result import ExportError, check_3d
 
 UNITS = {"m": 1.0, "mm": 1000.0}
+# Axes a 3D result can be written in, as factors on the stored camera axes (x right, y down, z forward):
+# "y-up" is half a turn about x (a rotation, so left and right stay as they are), OpenSim's vertical Y.
+AXES = {"camera": np.array([1.0, 1.0, 1.0]), "y-up": np.array([1.0, -1.0, -1.0])}
 
 
 def write_trc(keypoints: Keypoints3D, timestamps, path, *, units: str = "m", name: str = "3D keypoints",

@@ -7,6 +7,11 @@ own offset, in the model's units. The window W is declared by the method (243 fo
 Human3.6M model) and must be the model's: a fixed input length is compared, a dynamic one is probed with one
 window of W frames, which must give one frame.
 
+A model whose input length is dynamic and which maps T frames to T - W + 1 (a fully convolutional temporal model,
+as ``scripts/export_lifter_onnx.py`` exports VideoPose3D and GAST-Net: probed with W + 2 frames) is run in
+*sequence* mode: each padded stretch goes in whole instead of one window per frame, the same result without
+recomputing the shared receptive field for every frame (about 100x faster for VideoPose3D's 243 frames).
+
 Processing of one subject's 2D keypoints (frames, joints, 3: x, y pixels, confidence):
 
 1. refused at once when the joint set cannot be converted (`joints.to_h36m` names both sets) or no frame is usable;
@@ -16,7 +21,7 @@ Processing of one subject's 2D keypoints (frames, joints, 3: x, y pixels, confid
    frame minus its root, divided by its RMS joint distance from the root);
 4. each stretch of usable frames padded at both ends by repeating its end frames (``edge``, as VideoPose3D's
    evaluation does), cut into one window per frame, run ``batch`` windows at a time (memory does not grow with
-   the clip's length);
+   the clip's length), or in sequence mode run as one input per ``CHUNK`` frames;
 5. with ``flip``, also run on the mirrored input (x negated, left and right joints swapped) and the mirrored
    output averaged in (VideoPose3D's test-time augmentation);
 6. the output minus its root joint, times ``output_scale`` (metres per model unit): root-relative metres in the
@@ -93,7 +98,7 @@ class OnnxWindowLifter:
     """A windowed lifter in ONNX as a pipeline method (module docstring).
 
     ``lifter(keypoints, joint_set, image_size)`` -> `LiftedPose`. Attributes: ``window``, ``joint_set``
-    (H36M-17, the output), ``model_path``, ``provider``.
+    (H36M-17, the output), ``model_path``, ``provider``, ``sequence`` (whole stretches in one run).
     """
 
     joint_set = H36M17.name
@@ -131,16 +136,32 @@ class OnnxWindowLifter:
             )
         probe = self._run(np.zeros((1, self.window, 17, 2), np.float32))
         if probe.shape != (1, 17, 3):
+            frames = probe.shape[1] if probe.ndim == 4 and probe.shape[2:] == (17, 3) else 0
+            own = f" (its own window is {self.window - frames + 1} frames)" if 1 < frames < self.window else ""
             raise ValueError(
                 f"ONNX lifter {self.model_path}: a window of {self.window} frames gave output {list(probe.shape)}, "
-                "not one frame of 17 x 3 joints: the weights do not match the declared window"
+                f"not one frame of 17 x 3 joints: the weights do not match the declared window{own}"
             )
+        self.sequence = declared is None and self._gives_a_frame_per_window()
+
+    def _gives_a_frame_per_window(self) -> bool:
+        """Whether W + 2 input frames give 3 output frames (sequence mode, module docstring)."""
+        try:
+            probe = self._run(np.zeros((1, self.window + 2, 17, 2), np.float32))
+        except Exception:  # noqa: BLE001 - onnxruntime's own error types: a model fixed to W frames inside
+            return False
+        return probe.shape == (1, 3, 17, 3)
 
     def _run(self, windows: np.ndarray) -> np.ndarray:
         out = np.asarray(self.session.run([self._output], {self._input: windows.astype(np.float32)})[0])
         if out.ndim == 4 and out.shape[1] == 1:
             out = out[:, 0]
         return out
+
+    def _run_sequence(self, padded: np.ndarray) -> np.ndarray:
+        """Sequence mode: (frames + window - 1, 17, 2) in, (frames, 17, 3) out, in one run."""
+        out = self.session.run([self._output], {self._input: padded[None].astype(np.float32)})[0]
+        return np.asarray(out).reshape(-1, 17, 3)
 
     def lift_segment(self, normalised: np.ndarray) -> np.ndarray:
         """Model output (frames, 17, 3) for one stretch of usable normalised frames (steps 4 and 5)."""
@@ -149,6 +170,11 @@ class OnnxWindowLifter:
 
     def _lift_padded(self, padded: np.ndarray) -> np.ndarray:
         """Model output for the centre of every window of ``padded`` (frames + window - 1, 17, 2)."""
+        if self.sequence:
+            out = self._run_sequence(padded)
+            if self.flip:
+                out = (out + flip_pose(self._run_sequence(flip_pose(padded)))) / 2
+            return out
         # (frames, window, 17, 2) views: each batch is then copied window by window, contiguously
         views = [_windows(padded, self.window)]
         if self.flip:  # mirroring the stretch once mirrors every window of it

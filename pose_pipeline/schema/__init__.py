@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import re
 from contextlib import contextmanager
 
 import datajoint as dj
@@ -22,8 +23,8 @@ import numpy as np
 from .. import database
 
 # Stage modules in dependency order; later issues append theirs.
-STAGE_MODULES = ("joint_sets", "video", "tracking", "keypoints", "overlays", "lifting", "smpl", "dlc_data",
-                 "dlc_training", "dlc_models", "dlc_report")  # fmt: skip
+STAGE_MODULES = ("joint_sets", "video", "tracking", "keypoints", "imports", "overlays", "lifting", "smpl", "multicam",
+                 "dlc_data", "dlc_training", "dlc_models", "dlc_report")  # fmt: skip
 
 # The columns of every method Lookup table; ``{name}`` is the table's name attribute (see `sync_lookup`).
 LOOKUP_DEFINITION = """
@@ -67,7 +68,8 @@ def activate(create_tables: bool = True) -> None:
 
 def activate_module(module, create_tables: bool = True) -> None:
     """Activate a user schema module (``STAGE`` name and an unbound ``schema = dj.Schema()``) after the pipeline's,
-    so workers, `status` and the CLI's ``--module`` option include its computed tables."""
+    so workers, `status` and the CLI's ``--module`` option include its computed tables. Its schema is
+    `module_schema_name`: ``<prefix>_<STAGE>``, or ``<SCHEMA_PREFIX>_<STAGE>`` if the module sets its own prefix."""
     if not is_active():
         activate(create_tables)
     _activate_one(module, database.connect(), create_tables)
@@ -75,10 +77,22 @@ def activate_module(module, create_tables: bool = True) -> None:
         _extra_modules.append(module)
 
 
+def module_schema_name(module) -> str:
+    """The database schema of a stage or user module: ``<prefix>_<STAGE>``, or, for a module that sets
+    ``SCHEMA_PREFIX`` (a lab keeping its tables under its own name, e.g. ``mylab`` -> ``mylab_<STAGE>``), that
+    prefix instead, on the same database."""
+    own = getattr(module, "SCHEMA_PREFIX", None)
+    if not own:
+        return database.schema_name(module.STAGE)
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", own):
+        raise ValueError(f"{module.__name__}.SCHEMA_PREFIX={own!r}: use lower-case letters, digits and underscores")
+    return f"{own}_{module.STAGE}"
+
+
 def _activate_one(module, conn, create_tables: bool) -> None:
     from ..privileges import missing_schema_message, schema_access
 
-    name = database.schema_name(module.STAGE)
+    name = module_schema_name(module)
     # Workers started together would otherwise race to declare the same tables (PostgreSQL then fails on an
     # index that "already exists"): one process at a time declares, the others find everything in place.
     with _server_lock(conn, f"{name}.declare"):

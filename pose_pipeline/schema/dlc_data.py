@@ -32,7 +32,7 @@ class DLCProject(dj.Manual):
     scorer                   : varchar(64)
     source                   : varchar(1000)  # the config.yaml imported, or the generator and its arguments
     num_frames               : int32
-    labels_outside           : int32      # labels outside the image, treated as unlabelled (as DeepLabCut does)
+    labels_outside           : int32      # labels outside the image or on its border: unlabelled, as in DeepLabCut 3
     """
 
     class Frame(dj.Part):
@@ -134,11 +134,14 @@ def _png(image: np.ndarray) -> np.ndarray:
 
 
 def _outside_to_nan(keypoints: np.ndarray, shape) -> tuple[np.ndarray, int]:
-    """DeepLabCut treats labels outside [0, width] x [0, height] as unlabelled; store them that way."""
+    """Labels DeepLabCut 3 does not count as labelled, made NaN: its loader keeps a keypoint only where
+    ``0 < x < width and 0 < y < height``, strictly, so a label on the border (x == 0 or width, y == 0 or height)
+    is dropped too (deeplabcut/pose_estimation_pytorch/data/dlcloader.py, ``DLCLoader.to_coco``: ``is_visible``).
+    Its training and ``evaluate_network`` both read labels through that loader."""
     height, width = shape[:2]
     x, y = keypoints[..., 0], keypoints[..., 1]
     with np.errstate(invalid="ignore"):
-        outside = np.isfinite(x) & ((x < 0) | (x > width) | (y < 0) | (y > height))
+        outside = np.isfinite(x) & np.isfinite(y) & ~((0 < x) & (x < width) & (0 < y) & (y < height))
     keypoints = keypoints.copy()
     keypoints[outside] = np.nan
     return keypoints, int(outside.sum())

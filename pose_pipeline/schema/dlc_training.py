@@ -17,6 +17,7 @@ import datajoint as dj
 import numpy as np
 
 from .. import database
+from ..dlc.engine import resolve_device
 from ..dlc.evaluation import SPLITS, SnapshotPredictor, evaluate_predictions, occluded_vs_visible
 from ..jsonable import jsonable
 from ..keypoints.metrics import keypoint_errors
@@ -32,6 +33,17 @@ OCCLUSION = {"fraction": 0.3, "radius": 4.0, "seed": 0}
 # degradation (error on occluded keypoints / error on the same keypoints unoccluded) -> robustness score
 OCCLUSION_SCORE_LIMITS = (1.25, 1.5, 2.0, 3.0)  # score 5 up to 1.25x, 4 up to 1.5x, 3 up to 2x, 2 up to 3x, else 1
 BENCHMARK = {"width": 1280, "height": 720, "frames": 16, "warmup": 2, "batch_size": 8}
+# Evaluation batches: 8 images on a GPU; on the CPU at most this many pixels per batch (8 images of 128 x 128, one of
+# 640 x 480). Measured on one CPU thread (docs/deeplabcut.md, section 9): batch 8 is 1.75x faster per frame than
+# batch 1 at 64 x 48 pixels, equal at 256 x 192, and 1.6x slower at 640 x 480 (DeepLabCut's evaluate_network uses 1).
+EVALUATION_BATCH, EVALUATION_CPU_BATCH_PIXELS = 8, 8 * 128 * 128
+
+
+def evaluation_batch_size(device: str, image_shape) -> int:
+    """Images per inference batch of `SnapshotEvaluation` on ``device`` for images of ``image_shape`` (H, W, ...)."""
+    if device.startswith("cuda"):
+        return EVALUATION_BATCH
+    return int(np.clip(EVALUATION_CPU_BATCH_PIXELS // max(1, image_shape[0] * image_shape[1]), 1, EVALUATION_BATCH))
 
 
 @schema
@@ -175,15 +187,15 @@ class SnapshotEvaluation(dj.Computed):
         """
 
     def make(self, key):
-        from ..synthetic.reaching import occlude
-
         config, snapshot = fetch_snapshot(key)
         sweep = (Sweep & key).fetch1()
         project = (DLCProject & {"dlc_project": sweep["dlc_project"]}).fetch1()
         frames = labelled_frames(sweep["dlc_project"])
         splits = dict(zip(SPLITS, (Training & key).fetch1("train_frames", "test_frames"), strict=True))
         started = time.perf_counter()
-        predictor = SnapshotPredictor(config, snapshot, device=sweep["device"])
+        device = resolve_device(sweep["device"])
+        predictor = SnapshotPredictor(config, snapshot, device=device,
+                                      batch_size=evaluation_batch_size(device, frames.load(0).shape))  # fmt: skip
         test = np.asarray(splits["test"], dtype=int)
         test_images = {}  # kept from the pass over every frame, for the occlusion test
 
@@ -197,7 +209,7 @@ class SnapshotEvaluation(dj.Computed):
         predictions = predictor.predict(every_image())
         metrics = evaluate_predictions(predictions, frames, splits, pcutoff=sweep["pcutoff"],
                                        pck_pixels=sweep["pck_pixels"], sigmas=project["sigmas"])  # fmt: skip
-        covered, mask = occlude(np.stack([test_images[i] for i in test]), frames.keypoints[test], **OCCLUSION)
+        covered, mask = occlude_by_size([test_images[i] for i in test], frames.keypoints[test])
         occluded = predictor.predict(iter(covered))
         seconds = time.perf_counter() - started
 
@@ -218,6 +230,21 @@ class SnapshotEvaluation(dj.Computed):
                 "num_keypoints": int(per["n_labelled"][j])}) for j, name in enumerate(frames.bodyparts)])  # fmt: skip
         self.Occlusion.insert1(nan_to_null({**key, **occlusion_scores(predictions[test], occluded,
                                                                      frames.keypoints[test], mask)}))  # fmt: skip
+
+
+def occlude_by_size(images: list[np.ndarray], keypoints: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """`occlude` (``OCCLUSION``) applied to each group of equal-size images (one group when a project's images share
+    a size); returns the occluded images in the given order and the (N, J) occluded mask."""
+    from ..synthetic.reaching import occlude
+
+    covered, mask = list(images), np.zeros(keypoints.shape[:2], dtype=bool)
+    for shape in dict.fromkeys(image.shape for image in images):
+        group = [i for i, image in enumerate(images) if image.shape == shape]
+        out, group_mask = occlude(np.stack([images[i] for i in group]), keypoints[group], **OCCLUSION)
+        for i, image in zip(group, out, strict=True):
+            covered[i] = image
+        mask[group] = group_mask
+    return covered, mask
 
 
 def occlusion_scores(clean: np.ndarray, occluded: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> dict:

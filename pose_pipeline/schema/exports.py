@@ -1,9 +1,10 @@
 """Stored results written in other tools' formats: fetch one `TopDownPerson` row with its joint set, the video's
 timestamps and size, the subject's boxes and the method's parameters, and hand them to a pure writer
-(`pose_pipeline.export`).
+(`pose_pipeline.export`); likewise one `LiftingPerson` row (3D joints, metres) for OpenSim's ``.trc``.
 
 >>> export_2d({"filename": "walk.mp4", "top_down_method": "synthetic_pose"}, "nwb", "walk.nwb")
 >>> export_all({"filename": "walk.mp4"}, "dlc-h5", "exports/")   # one file per subject and method
+>>> export_3d({"filename": "walk.mp4", "lifting_method": "synthetic_lifter"}, "trc", "walk.trc", units="mm")
 """
 
 from __future__ import annotations
@@ -11,15 +12,18 @@ from __future__ import annotations
 from datetime import UTC
 from pathlib import Path
 
-from ..export import Result2D, write_coco, write_dlc_csv, write_dlc_h5, write_nwb
-from ..formats import Keypoints2D
+from ..export import ExportError, Result2D, write_coco, write_dlc_csv, write_dlc_h5, write_nwb, write_trc
+from ..export.trc import AXES
+from ..formats import Keypoints2D, Keypoints3D
 from ..skeletons import get_joint_set
 from .keypoints import TopDownMethod, TopDownPerson
+from .lifting import LiftingPerson
 from .tracking import PersonBbox
 from .video import Video, VideoInfo
 
 WRITERS = {"nwb": write_nwb, "dlc-h5": write_dlc_h5, "dlc-csv": write_dlc_csv, "coco": write_coco}
-SUFFIXES = {"nwb": ".nwb", "dlc-h5": ".h5", "dlc-csv": ".csv", "coco": ".json"}
+WRITERS_3D = {"trc": write_trc}  # formats of 3D results (`LiftingPerson`)
+SUFFIXES = {"nwb": ".nwb", "dlc-h5": ".h5", "dlc-csv": ".csv", "coco": ".json", "trc": ".trc"}
 
 
 class NoResultError(LookupError):
@@ -29,7 +33,7 @@ class NoResultError(LookupError):
 def describe(key: dict) -> str:
     """A result's short name: project/file, methods, subject."""
     parts = [f"{key.get('video_project', '?')}/{key.get('filename', '?')}"]
-    parts += [str(key[k]) for k in ("tracking_method", "detector", "top_down_method") if k in key]
+    parts += [str(key[k]) for k in ("tracking_method", "detector", "top_down_method", "lifting_method") if k in key]
     if "subject_id" in key:
         parts.append(f"subject {key['subject_id']}")
     return " ".join(parts)
@@ -78,7 +82,7 @@ def export_2d(restriction, fmt: str, path, **options) -> Path:
     """Write the one 2D result ``restriction`` selects as ``fmt`` (`WRITERS`: nwb, dlc-h5, dlc-csv, coco) to
     ``path``; returns the path. NWB files start their session at the video's import time (taken as UTC) unless
     ``session_start_time`` is given (the database does not know when the video was recorded)."""
-    writer = _writer(fmt)
+    writer = _writer(fmt, WRITERS)
     result = result_2d(restriction)
     if fmt == "nwb" and "session_start_time" not in options:
         video = {k: v for k, v in one_result(restriction).items() if k in Video.primary_key}
@@ -86,25 +90,77 @@ def export_2d(restriction, fmt: str, path, **options) -> Path:
     return writer(result, path, **options)
 
 
-def export_all(restriction, fmt: str, folder) -> list[Path]:
-    """Write every 2D result ``restriction`` selects as ``fmt`` into ``folder``, one file per result (subject and
-    method), named ``<video stem>_<tracker>-<detector>-<hash>_<method>-<hash>_subject<id><suffix>``; returns the paths."""
+def export_all(restriction, fmt: str, folder, **options) -> list[Path]:
+    """Write every result ``restriction`` selects as ``fmt`` into ``folder``, one file per result (subject and
+    method; for 3D formats also lifter), named
+    ``<video stem>_<tracker>-<detector>-<hash>_<method>-<hash>[_<lifter>-<hash>]_subject<id><suffix>``; returns the
+    paths. ``options`` go to `export_2d` or `export_3d`."""
+    three_d = fmt in WRITERS_3D
     _writer(fmt)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    for key in result_keys(restriction):
+    for key in result_3d_keys(restriction) if three_d else result_keys(restriction):
+        lifter = f"_{key['lifting_method']}-{key['lifting_params_hash'][:6]}" if three_d else ""
         name = (f"{Path(key['filename']).stem}_{key['tracking_method']}-{key['detector']}-"
                 f"{key['tracking_params_hash'][:6]}_{key['top_down_method']}-{key['top_down_params_hash'][:6]}"
-                f"_subject{key['subject_id']}{SUFFIXES[fmt]}")  # fmt: skip
-        paths.append(export_2d(key, fmt, folder / name))
+                f"{lifter}_subject{key['subject_id']}{SUFFIXES[fmt]}")  # fmt: skip
+        paths.append((export_3d if three_d else export_2d)(key, fmt, folder / name, **options))
     return paths
 
 
-def _writer(fmt: str):
-    if fmt not in WRITERS:
-        raise ValueError(f"no export format {fmt!r}; the formats are {', '.join(WRITERS)}")
-    return WRITERS[fmt]
+def result_3d_keys(restriction) -> list[dict]:
+    """The full keys of the `LiftingPerson` rows ``restriction`` selects; `NoResultError` if none."""
+    keys = (LiftingPerson & restriction).keys(order_by="KEY")
+    if not keys:
+        raise NoResultError(f"no 3D keypoints (LiftingPerson) match {restriction}; populate LiftingPerson first")
+    return keys
 
 
-__all__ = ["WRITERS", "NoResultError", "export_2d", "export_all", "one_result", "result_2d"]
+def one_result_3d(restriction) -> dict:
+    """The key of the one `LiftingPerson` row ``restriction`` selects; `NoResultError` listing the candidates
+    when it selects none or several."""
+    keys = result_3d_keys(restriction)
+    if len(keys) > 1:
+        found = "; ".join(f"{describe(k)} ({k['lifting_params_hash'][:8]})" for k in keys)
+        raise NoResultError(f"{restriction} matches {len(keys)} 3D results, not one: {found}")
+    return keys[0]
+
+
+def export_3d(restriction, fmt: str, path, *, units: str = "m", axes: str = "camera") -> Path:
+    """Write the one 3D result (`LiftingPerson`) ``restriction`` selects as ``fmt`` (`WRITERS_3D`: trc) to
+    ``path`` in ``units`` ("m" or "mm", declared in the file's header), with the video's frame times; returns the
+    path. ``axes="camera"`` writes the stored axes (x right, y down, z forward); ``"y-up"`` turns them half a
+    turn about x (x right, y up, z backward), OpenSim's vertical Y."""
+    writer = _writer(fmt, WRITERS_3D)
+    key = one_result_3d(restriction)
+    points, joint_set, root, stored_units = (LiftingPerson & key).fetch1("keypoints_3d", "joint_set", "root_joint",
+                                                                         "units")  # fmt: skip
+    if stored_units != "m":
+        raise ExportError(f"{describe(key)}: stored in {stored_units!r}, the 3D contract is metres")
+    if axes not in AXES:
+        raise ExportError(f"{describe(key)} -> {path}: axes must be one of {', '.join(AXES)}, not {axes!r}")
+    timestamps = (VideoInfo & {k: key[k] for k in VideoInfo.primary_key}).fetch1("timestamps")
+    keypoints = Keypoints3D(points.astype(float) * AXES[axes], joint_set, root)
+    return writer(keypoints, timestamps, path, units=units, name=describe(key))
+
+
+def _writer(fmt: str, writers: dict | None = None):
+    writers = writers or {**WRITERS, **WRITERS_3D}
+    if fmt not in writers:
+        raise ValueError(f"no export format {fmt!r}; the formats are {', '.join(writers)}")
+    return writers[fmt]
+
+
+__all__ = [
+    "WRITERS",
+    "WRITERS_3D",
+    "NoResultError",
+    "export_2d",
+    "export_3d",
+    "export_all",
+    "one_result",
+    "one_result_3d",
+    "result_2d",
+    "result_3d_keys",
+]

@@ -18,7 +18,7 @@ from .joint_sets import JointSet, store_joint_set  # noqa: F401 - JointSet is na
 from .requests import MethodRequest
 from .runs import PROVENANCE_DEFINITION, run_stage
 from .tracking import PersonBbox, PersonBboxValid, TrackingBbox
-from .video import fetch_video
+from .video import VideoInfo, fetch_video
 
 STAGE = "keypoints"
 schema = dj.Schema()
@@ -52,7 +52,8 @@ class TopDownMethod(MethodRequest, dj.Manual):
 @schema
 class TopDownPerson(dj.Computed):
     """2D keypoints of one subject by one method: frames × joints × [x, y, confidence], x and y in full-frame
-    pixels of the stored video, NaN in frames where the subject has no box."""
+    pixels of the stored video, NaN in frames where the subject has no box (an ``imported`` result keeps the
+    file's keypoints wherever the file has them; `pose_pipeline.schema.imports`)."""
 
     definition = (
         """
@@ -71,14 +72,21 @@ class TopDownPerson(dj.Computed):
 
         params = (TopDownMethod & key).fetch1("params")
         boxes = (PersonBbox & key).fetch1("boxes").astype(float)
+        imported = {}
 
         def estimate(estimator):
+            if not getattr(estimator, "reads_frames", True):  # a result file read, checked against the video
+                result = estimator.read_subject(boxes, video_facts(key))
+                imported.update(estimator.source)
+                return result
             with VideoReader(fetch_video(key)) as reader:
                 return Keypoints2D(estimate_subject(reader, boxes, estimator), estimator.joint_set)
 
         # the estimator is built (weights checked) before the video is fetched or decoded
         result, columns = run_stage(estimate, MethodCall(TOP_DOWN, key["top_down_method"], params),
                                     n_frames=len(boxes))  # fmt: skip
+        if imported:  # the source file, its sha256 and the reader that read it
+            columns["provenance"]["imported"] = imported
         self.insert1(
             {
                 **key,
@@ -88,6 +96,15 @@ class TopDownPerson(dj.Computed):
                 **columns,
             }
         )
+
+
+def video_facts(key):
+    """What an imported result is checked against: the video's frame count, size, name and frame times."""
+    from ..imports.common import VideoFacts
+
+    n_frames, width, height, timestamps = (VideoInfo & key).fetch1("num_frames", "width", "height", "timestamps")
+    return VideoFacts(int(n_frames), int(width), int(height), f"{key['video_project']}/{key['filename']}",
+                      np.asarray(timestamps, dtype=float))  # fmt: skip
 
 
 @schema
