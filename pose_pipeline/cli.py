@@ -319,7 +319,7 @@ def _parse_split(text: str) -> tuple[int, int, int]:
 
 
 @main.command()
-@click.argument("fmt", metavar="FORMAT", type=click.Choice(["nwb", "dlc-h5", "dlc-csv", "coco", "trc"]))
+@click.argument("fmt", metavar="FORMAT", type=click.Choice(["nwb", "dlc-h5", "dlc-csv", "coco", "trc", "smpl-npz"]))
 @click.option("--video", required=True, help="Video file name.")
 @click.option("--out", "-o", required=True, type=click.Path(path_type=Path),
               help="Output file; an existing directory takes one file per matching result.")  # fmt: skip
@@ -335,7 +335,8 @@ def _parse_split(text: str) -> tuple[int, int, int]:
               help="trc: the stored camera axes (y down), or turned half a turn about x (OpenSim's Y up).")  # fmt: skip
 def export(fmt, video, out, project, method, subject, tracker, detector, lifter, units, axes):
     """Write VIDEO's 2D keypoints as FORMAT: NWB with ndx-pose, DeepLabCut .h5 or .csv, or COCO keypoint JSON;
-    or its 3D keypoints (LiftingPerson) as an OpenSim .trc."""
+    or its 3D keypoints (LiftingPerson) as an OpenSim .trc; or its body-model fits (SMPLPerson) as .npz
+    (smpl-npz: AMASS's and smplx's keys)."""
     _activate()
     from .export import ExportError
     from .schema.exports import NoResultError, export_2d, export_3d, export_all
@@ -345,6 +346,9 @@ def export(fmt, video, out, project, method, subject, tracker, detector, lifter,
                                          ("subject_id", subject), ("tracking_method", tracker),
                                          ("detector", detector), ("lifting_method", lifter)) if v is not None})  # fmt: skip
     options = {"units": units, "axes": axes} if fmt == "trc" else {}
+    if fmt == "smpl-npz":
+        _export_smpl(restriction, out)
+        return
     try:
         if out.is_dir():
             paths = export_all(restriction, fmt, out, **options)
@@ -356,6 +360,22 @@ def export(fmt, video, out, project, method, subject, tracker, detector, lifter,
         raise click.ClickException(str(error)) from None
     for path in paths:
         click.echo(f"wrote {path}")
+
+
+def _export_smpl(restriction: dict, out: Path) -> None:
+    from .schema.smpl import SMPLPerson, export_smpl_npz
+
+    keys = (SMPLPerson & restriction).keys()
+    if not keys:
+        raise click.ClickException(f"no body-model fit (SMPLPerson) matches {restriction}")
+    if len(keys) > 1 and not out.is_dir():
+        raise click.ClickException(f"{len(keys)} body-model fits match {restriction}: name a folder as --out, or "
+                                   "narrow the choice with --method, --subject, ...")  # fmt: skip
+    for key in keys:
+        name = (
+            f"{Path(key['filename']).stem}_s{key['subject_id']}_{key['smpl_method']}_{key['smpl_params_hash'][:8]}.npz"
+        )
+        click.echo(f"wrote {export_smpl_npz(key, out / name if out.is_dir() else out)}")
 
 
 # ---------------------------------------------------------------------------------------------- import-results

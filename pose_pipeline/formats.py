@@ -251,22 +251,55 @@ class WorldKeypoints3D:
 
 @dataclass
 class SMPLParams:
-    """SMPL body model fits: ``betas`` (10), ``pose`` (frames x 24 x 3 axis-angle), ``translation`` (frames x 3 m),
-    ``joints`` (frames x 24 x 3 m, model joints) and ``camera`` (frames x 3: scale and x, y translation)."""
+    """A body-model fit of one subject (`pose_pipeline.bodymodels`).
 
+    ``model_type`` (anny, smpl, smplh, smplx) and ``gender``; ``betas`` (num_betas,) the subject's one shape and
+    ``betas_per_frame`` (frames, num_betas) where a method gives them, else None; ``pose`` (frames, P, 3)
+    axis-angle per joint, the root excluded, in the order ``pose_joints`` names (the model's pose layout);
+    ``global_orient`` (frames, 3) axis-angle turning the model's body frame (y up, facing +z) into the camera frame
+    about the root joint, then ``transl`` (frames, 3) metres; ``camera`` (perspective, weak_perspective) and
+    ``camera_params`` (frames, 4): fx, fy, cx, cy or s, s, tx, ty in pixels; ``keypoints_3d`` (frames, J, 3)
+    metres in the camera frame (x right, y down, z forward) and ``keypoints_2d`` (frames, J, 3) their projection
+    (x, y pixels, 1), on ``joint_set``; ``frame_status`` (frames,) 0 fitted, 2 missing (NaN everywhere).
+    """
+
+    model_type: str
+    gender: str
     betas: np.ndarray
     pose: np.ndarray
-    translation: np.ndarray
-    joints: np.ndarray
-    camera: np.ndarray
+    pose_joints: tuple[str, ...]
+    global_orient: np.ndarray
+    transl: np.ndarray
+    camera: str
+    camera_params: np.ndarray
+    keypoints_3d: np.ndarray
+    keypoints_2d: np.ndarray
+    joint_set: str
+    frame_status: np.ndarray
+    betas_per_frame: np.ndarray | None = None
+    reprojection_error: float = float("nan")
 
     def validate(self, n_frames: int | None = None) -> None:
+        _check(self.model_type in ("anny", "smpl", "smplh", "smplx"), f"unknown model type {self.model_type!r}")
+        _check(self.camera in ("perspective", "weak_perspective"), f"unknown camera model {self.camera!r}")
         _check_array("betas", self.betas, 1)
-        _check_array("pose", self.pose, 3, (24, 3))
-        _check_array("translation", self.translation, 2, (3,))
-        _check_array("joints", self.joints, 3, (None, 3))
-        _check_array("camera", self.camera, 2, (3,))
+        _check(bool(np.isfinite(self.betas).all()), "betas must be finite")
+        _check_array("pose", self.pose, 3, (len(self.pose_joints), 3))
         n = len(self.pose)
-        for name in ("translation", "joints", "camera"):
-            _check(len(getattr(self, name)) == n, f"{name} covers {len(getattr(self, name))} frames, pose {n}")
+        joints = get_joint_set(self.joint_set)
+        for name, array, trailing in (("global_orient", self.global_orient, (3,)), ("transl", self.transl, (3,)),
+                                      ("camera_params", self.camera_params, (4,)),
+                                      ("keypoints_3d", self.keypoints_3d, (len(joints), 3)),
+                                      ("keypoints_2d", self.keypoints_2d, (len(joints), 3))):  # fmt: skip
+            _check_array(name, array, len(trailing) + 1, trailing)
+            _check(len(array) == n, f"{name} covers {len(array)} frames, pose {n}")
+        if self.betas_per_frame is not None:
+            _check_array("betas_per_frame", self.betas_per_frame, 2, (len(self.betas),))
+        _check_array("frame_status", self.frame_status, 1)
+        _check(len(self.frame_status) == n, f"frame_status covers {len(self.frame_status)} frames, pose {n}")
+        fitted = self.frame_status == 0
+        _check(bool(np.isfinite(self.pose[fitted]).all() and np.isfinite(self.keypoints_3d[fitted]).all()),
+               "fitted frames must be finite")  # fmt: skip
+        finite = self.keypoints_3d[np.isfinite(self.keypoints_3d)]
+        _check(finite.size == 0 or float(np.abs(finite).max()) < 1000, "3D keypoints must be metres")
         _check_frames("pose", n, n_frames)

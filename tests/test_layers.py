@@ -16,6 +16,7 @@ PURE = [
     "keypoints",
     "tracking",
     "lifting",
+    "bodymodels",
     "dlc",
     "video",
     "synthetic",
