@@ -3,5 +3,6 @@
 roma, smplx and anny are imported only when a model is built (``pip install pose_pipeline[bodymodels]``)."""
 
 from . import methods  # noqa: F401 - registers the methods
+from . import estimators  # noqa: F401 - registers the released estimators' methods
 
 DEFAULT_SMPL = "smplify"
