@@ -20,6 +20,7 @@ from .body_model_files import write_model_file
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("romp") is None, reason="the romp extra is not installed")
 
 WIDTH, HEIGHT = 640, 480
+N_WALKER = 6  # enough for the walker to be tracked (3 are not); ROMP takes 3 s or more a frame on one core
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +99,7 @@ def test_romp_output_converted_reproduces_its_body_and_projection(smpl, intrinsi
     assert np.allclose(stored.keypoints[:, coco].numpy(), params.keypoints_3d[fitted], atol=1e-6)
 
     # the camera: the perspective projection of every joint, scaled back to the z = 0 plane, is ROMP's projection
-    fx, fy, cx, cy = params.camera_params[0]
+    _, _, cx, cy = params.camera_params[0]
     weak = romp_projection(k0, cam)
     k = params.keypoints_3d[fitted]
     tz = params.transl[fitted][:, 2:3]
@@ -130,12 +131,17 @@ def test_romp_without_its_checkpoint_names_the_file(tmp_path, monkeypatch):
         SMPL.build("romp", {"device": "cpu"})
 
 
-def test_romp_network_with_random_weights_through_the_method(tmp_path, monkeypatch, smpl_folder):
+def random_checkpoint(folder, monkeypatch):
+    """ROMP's network with random weights saved where the manifest entry romp_v1 is looked for."""
     model, _, _ = romp_estimator.romp_modules()
     torch.manual_seed(0)
-    (tmp_path / "romp").mkdir()
-    torch.save(model.ROMPv1().state_dict(), tmp_path / "romp" / "ROMP.pkl")
-    monkeypatch.setenv("POSE_PIPELINE_WEIGHTS", str(tmp_path))
+    (folder / "romp").mkdir()
+    torch.save(model.ROMPv1().state_dict(), folder / "romp" / "ROMP.pkl")
+    monkeypatch.setenv("POSE_PIPELINE_WEIGHTS", str(folder))
+
+
+def test_romp_network_with_random_weights_through_the_method(tmp_path, monkeypatch, smpl_folder):
+    random_checkpoint(tmp_path, monkeypatch)
     # random weights rarely pass ROMP's 0.25 centre threshold: take every centre
     estimator = SMPL.build("romp", {"center_thresh": 0.0, "model_folder": str(smpl_folder), "device": "cpu"})
     rng = np.random.default_rng(0)
@@ -148,3 +154,29 @@ def test_romp_network_with_random_weights_through_the_method(tmp_path, monkeypat
     assert list(params.frame_status) == [0, 2] and params.model_type == "smpl"
     assert np.isfinite(params.keypoints_3d[0]).all() and np.isfinite(params.keypoints_2d[0]).all()
     assert (params.keypoints_3d[0, :, 2] > 0).all()  # in front of the camera
+
+
+def test_smpl_person_by_romp(db, tmp_path, monkeypatch, smpl_folder):
+    """The stage gives the estimator the video's frames and the subject's boxes; the row records both files."""
+    from pose_pipeline.schema.keypoints import TopDownMethod, TopDownPerson
+    from pose_pipeline.schema.smpl import SMPLMethod, SMPLPerson
+    from tests.walker import tracked_walker
+
+    random_checkpoint(tmp_path, monkeypatch)
+    person, _ = tracked_walker(tmp_path, "romp", N_WALKER)
+    TopDownMethod.insert1({**person, "top_down_method": "synthetic_pose"})
+    TopDownPerson.populate(person)
+    [subject] = (TopDownPerson & person).keys()
+    params = {"center_thresh": 0.0, "model_folder": str(smpl_folder), "device": "cpu",
+              "intrinsics": [700.0, 700.0, 320.0, 240.0]}  # fmt: skip
+    SMPLMethod.insert1({**subject, "smpl_method": "romp", "params": params})
+    SMPLPerson.populate(subject)
+    row = (SMPLPerson & subject).fetch1()
+    assert (row["model_type"], row["camera_model"], row["num_frames"]) == ("smpl", "perspective", N_WALKER)
+    assert row["pose"].shape == (N_WALKER, 23, 3) and row["betas_per_frame"].shape == (N_WALKER, 10)
+    fitted = row["frame_status"] == 0
+    assert fitted.any() and np.allclose(row["camera_params"][fitted], [700, 700, 320, 240])
+    [method] = row["provenance"]["methods"]
+    assert method["method"] == "romp"
+    names = sorted(f["name"] for f in method["model_files"])
+    assert names == ["romp_v1", "smpl_neutral"], names

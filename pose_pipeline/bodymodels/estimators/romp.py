@@ -170,12 +170,14 @@ def romp_to_smpl_params(per_frame: list[dict | None], body_model, image_size, in
 class ROMPEstimator:
     """ROMP's network and the user's SMPL model; ``estimator(frames, boxes, image_size, intrinsics=None)`` runs
     ROMP on each RGB frame, keeps the person inside the subject's box (PersonBbox's ``(x, y, width, height)``,
-    NaN where the subject has none) and returns `SMPLParams`."""
+    NaN where the subject has none) and returns `SMPLParams`. ``intrinsics`` (fx, fy, cx, cy) pixels: the user's
+    calibration (given here or at the call), else ROMP's assumed camera."""
 
     needs_frames = True
 
-    def __init__(self, network, body_model, center_thresh: float = 0.25, device: str = "cpu"):
+    def __init__(self, network, body_model, center_thresh: float = 0.25, device: str = "cpu", intrinsics=None):
         self.network, self.body_model, self.device = network, body_model, device
+        self.intrinsics = None if intrinsics is None else np.asarray(intrinsics, np.float64).reshape(4)
         _, post_parser, _ = romp_modules()
         self.centermap_parser = post_parser.CenterMap(conf_thresh=center_thresh)
 
@@ -196,10 +198,13 @@ class ROMPEstimator:
         return {key: value.cpu().numpy() for key, value in outputs.items()}
 
     def __call__(self, frames, boxes, image_size, intrinsics=None) -> SMPLParams:
+        intrinsics = self.intrinsics if intrinsics is None else intrinsics
         intrinsics = default_intrinsics(image_size) if intrinsics is None else np.asarray(intrinsics, np.float64)
         boxes = np.asarray(boxes, np.float64)
         per_frame = []
         for i, frame in enumerate(frames):
+            if i >= len(boxes):
+                raise ValueError(f"more frames than the {len(boxes)} boxes")
             outputs = self.detect(frame) if np.isfinite(boxes[i]).all() else None
             index = pick_person(outputs, boxes[i], image_size)
             per_frame.append(None if index is None else convert_person(outputs, index, image_size, intrinsics))
@@ -221,15 +226,16 @@ def load_network(path, device: str = "cpu"):
 @SMPL.register(
     "romp",
     version="1.0",
-    params={"center_thresh": 0.25, "model_folder": None, "device": "auto"},
+    params={"center_thresh": 0.25, "intrinsics": None, "model_folder": None, "device": "auto"},
     description="ROMP (ICCV 2021, simple-romp, MIT code): one-stage SMPL regression from whole frames; the person "
     "whose centre falls in the subject's box is kept; its weak-perspective camera converted to a perspective "
     "translation for the given (or ROMP's 60 degree) intrinsics. Needs the user's ROMP.pkl and SMPL_NEUTRAL.pkl.",
     requires=("romp",),
     device="any",
 )
-def romp(center_thresh=0.25, model_folder=None, device: str = "auto") -> ROMPEstimator:
-    """Check and load the user's ROMP checkpoint and neutral SMPL model (``device``: auto, cpu, cuda)."""
+def romp(center_thresh=0.25, intrinsics=None, model_folder=None, device: str = "auto") -> ROMPEstimator:
+    """Check and load the user's ROMP checkpoint and neutral SMPL model. ``intrinsics``: the camera's (fx, fy,
+    cx, cy) in pixels, or None for ROMP's assumed 60 degree camera; ``device``: auto, cpu, cuda."""
     import torch
 
     from pose_pipeline.weights import require_weights
@@ -241,4 +247,7 @@ def romp(center_thresh=0.25, model_folder=None, device: str = "auto") -> ROMPEst
         device = "cuda" if torch.cuda.is_available() else "cpu"
     path = require_weights(WEIGHTS)
     smpl = body_model("smpl", "neutral", folder=model_folder, num_betas=10, device=device)
-    return ROMPEstimator(load_network(path, device), smpl, center_thresh, device)
+    return ROMPEstimator(load_network(path, device), smpl, center_thresh, device, intrinsics)
+
+
+romp.needs_frames = True  # SMPLPerson gives it the video's frames and the subject's boxes, not 2D keypoints
