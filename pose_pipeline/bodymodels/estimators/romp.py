@@ -54,8 +54,9 @@ def romp_modules():
         spec = importlib.util.find_spec("romp")
         if spec is None:
             raise ModuleNotFoundError(
-                "the romp SMPL method needs ROMP: pip install 'pose_pipeline[romp]' (then, as its sdist does not "
-                "declare its build needs: pip install cython && pip install --no-build-isolation simple-romp==1.1.4)"
+                "the romp SMPL method needs ROMP (simple-romp): uv pip install -e '.[romp]' from a checkout, or with "
+                "pip, as its sdist needs Cython to build: pip install cython numpy && pip install "
+                "--no-build-isolation simple-romp==1.1.4"
             )
         package = types.ModuleType("romp")
         package.__path__ = list(spec.submodule_search_locations)
