@@ -2,6 +2,6 @@
 (pure: no schema). Importing the package registers the SMPL-stage methods in `pose_pipeline.stages.SMPL`; torch,
 roma, smplx and anny are imported only when a model is built (``pip install pose_pipeline[bodymodels]``)."""
 
-from . import methods  # noqa: F401 - registers the methods
+from . import estimators, methods  # noqa: F401 - register the methods: the fit's, the released estimators'
 
 DEFAULT_SMPL = "smplify"

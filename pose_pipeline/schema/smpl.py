@@ -29,6 +29,7 @@ from .lifting import LiftingPerson
 from .overlays import BlurredVideo, _fetch_video_field, _write_overlay  # noqa: F401 - BlurredVideo is named in a definition
 from .requests import MethodRequest
 from .runs import PROVENANCE_DEFINITION, run_stage
+from .smpl_estimated import estimate_subject, needs_frames
 from .tracking import PersonBboxValid
 from .video import VideoInfo
 
@@ -99,10 +100,14 @@ class SMPLPerson(dj.Computed):
         keypoints, joint_set = (TopDownPerson & key).fetch1("keypoints", "joint_set")
         width, height = (VideoInfo & key).fetch1("width", "height")
         names = get_joint_set(joint_set).joints
-        _refuse_unfittable(key, keypoints, names, params)  # before a body model is built
+        estimated = needs_frames(SMPL, key["smpl_method"])  # a released estimator reads frames and boxes
+        if not estimated:
+            _refuse_unfittable(key, keypoints, names, params)  # before a body model is built
         lifted, lifted_names = _lifted(key, params)
 
         def fit(fitter):
+            if estimated:
+                return estimate_subject(fitter, key)
             return fitter(keypoints.astype(np.float64), names, (width, height), lifted, lifted_names)
 
         result, columns = run_stage(fit, MethodCall(SMPL, key["smpl_method"], params), n_frames=len(keypoints))
