@@ -82,6 +82,7 @@ def test_too_few_cycles_and_bad_input_are_named(walker):
         g.limb_gait(np.repeat(joints[:1], 300, axis=0), human, "hip_left", RATE)
 
 
+@pytest.mark.slow
 def test_rat_trot_stride_duty_factor_and_average_cycle():
     pytest.importorskip("jax")
     from pose_pipeline.skeleton_model import gait_synthetic as gs

@@ -24,6 +24,7 @@ Input: joint positions (frames x joints x 3, metres, z up) of a skeleton definit
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -129,7 +130,7 @@ def _check_joints(joints, skeleton) -> np.ndarray:
 def forward_direction(joints, rate_hz: float, window_s: float = 0.5) -> np.ndarray:
     """(T, 3) unit horizontal walking direction per frame: the root's velocity averaged over ``window_s``."""
     root = np.asarray(joints, dtype=float)[:, 0, :2]
-    width = max(3, int(round(window_s * rate_hz)) | 1)
+    width = max(3, round(window_s * rate_hz) | 1)
     velocity = np.gradient(root, axis=0)
     kernel = np.ones(width) / width
     padded = np.pad(velocity, ((width // 2, width // 2), (0, 0)), mode="edge")
@@ -233,7 +234,7 @@ def normalise_cycles(signal, strikes) -> np.ndarray:
     frames = np.arange(len(signal))
     ok = np.isfinite(signal)
     out = []
-    for start, end in zip(strikes[:-1], strikes[1:]):
+    for start, end in itertools.pairwise(strikes):
         inside = (frames >= np.floor(start)) & (frames <= np.ceil(end))
         if ok[inside].sum() < max(2, inside.sum() / 2):
             out.append(np.full(SAMPLES, np.nan))
@@ -319,7 +320,7 @@ def limb_gait(joints, skeleton, limb: str, rate_hz: float, method: str = "protra
         )
     durations = np.diff(strikes) / rate_hz
     duty = []
-    for start, end in zip(strikes[:-1], strikes[1:]):
+    for start, end in itertools.pairwise(strikes):
         inside = events.liftoffs[(events.liftoffs > start) & (events.liftoffs < end)]
         duty.append((inside[0] - start) / (end - start) if len(inside) else np.nan)
     chain = _limb(skeleton, limb)
