@@ -25,6 +25,24 @@ def test_symmetry_maps_share_one_side():
 
 
 @pytest.mark.slow
+def test_bone_lengths_and_markers_learned_together():
+    rat = d.rat()
+    scene = syn.scene(rat, frames=20, rate_hz=5.0, seed=1, noise_px=1.0, occlusion=0.1, outliers=0.0)
+    fit = an.learn_anatomy(rat, scene.cameras, scene.pixels, max_iter=2000)
+    truth = scene.anatomy.bone_lengths
+    start = np.abs(rat.rest_lengths() - truth)[1:]
+    error = np.abs(fit.anatomy.bone_lengths - truth)[1:]
+    limbs = [
+        rat.joint_names.index(n) - 1 for n in ("elbow_left", "wrist_left", "knee_left", "ankle_left", "paw_hind_left")
+    ]
+    assert error[limbs].max() < 1e-3 and error[limbs].mean() < start[limbs].mean(), (error[limbs], start[limbs])
+    assert error.mean() < start.mean(), (error, start)
+    offsets = np.linalg.norm(fit.anatomy.marker_offsets - scene.anatomy.marker_offsets, axis=1)
+    assert offsets.mean() < np.linalg.norm(rat.marker_offsets() - scene.anatomy.marker_offsets, axis=1).mean()
+    assert fit.rms_px < 1.2
+
+
+@pytest.mark.slow
 def test_bone_lengths_recovered_from_labelled_frames():
     rat = d.rat()
     scene = syn.scene(rat, frames=12, rate_hz=4.0, seed=3, noise_px=1.0, occlusion=0.1, outliers=0.0)

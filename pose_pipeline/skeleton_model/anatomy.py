@@ -91,8 +91,7 @@ def learn_anatomy(
     bounds = [(None, None)] * n_states
     bounds += [(max(lo, 1e-4), None if not np.isfinite(hi) else hi) for lo, hi in length_bounds]
     for m in free_markers:
-        limit = skeleton.markers[m].offset_bound
-        bounds += [(-limit, limit)] * 3
+        bounds += [(-limit, limit) for limit in skeleton.markers[m].bounds()]
     start_offsets = rest.marker_offsets if marker_offsets is None else np.asarray(marker_offsets, float)
     x0 = np.concatenate([init_states.ravel(), rest.bone_lengths[free_bones], start_offsets[free_markers].ravel()])
     if marker_offsets is not None:

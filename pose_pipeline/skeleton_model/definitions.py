@@ -35,6 +35,10 @@ SPINE_LIMITS = ((-90.0, 90.0), (-90.0, 90.0), FIXED)  # the study's assumption f
 ALL_FIXED = (FIXED, FIXED, FIXED)
 
 
+def _bound(value):
+    return float(value) if np.ndim(value) == 0 else tuple(float(v) for v in value)
+
+
 class SkeletonDefinitionError(ValueError):
     """A skeleton definition that cannot be used; the message names what is wrong."""
 
@@ -57,7 +61,13 @@ class Marker:
     name: str
     joint: str
     offset: tuple[float, float, float] = (0.0, 0.0, 0.0)  # metres, body frame at rest, from the joint
-    offset_bound: float = 0.03  # the anatomy fit keeps each offset coordinate within +-this (metres)
+    # the anatomy fit keeps each offset coordinate within +-this (metres); three values bound x, y, z apart
+    # (a 0 fixes that coordinate, as the study fixed all but the lateral one for markers on limb joints)
+    offset_bound: float | tuple[float, float, float] = 0.03
+
+    def bounds(self) -> np.ndarray:
+        """(3,) per-axis bound."""
+        return np.broadcast_to(np.asarray(self.offset_bound, dtype=float), (3,)).copy()
 
 
 @dataclass(frozen=True)
@@ -99,7 +109,7 @@ class SkeletonDefinition:
                     "name": m.name,
                     "joint": m.joint,
                     "offset": [float(v) for v in m.offset],
-                    "offset_bound": m.offset_bound,
+                    "offset_bound": m.offset_bound if np.ndim(m.offset_bound) == 0 else list(m.offset_bound),
                 }
                 for m in self.markers
             ],
@@ -130,7 +140,7 @@ class SkeletonDefinition:
                     name=m["name"],
                     joint=m["joint"],
                     offset=tuple(float(v) for v in m.get("offset", (0, 0, 0))),
-                    offset_bound=float(m.get("offset_bound", 0.03)),
+                    offset_bound=_bound(m.get("offset_bound", 0.03)),
                 )
                 for m in data.get("markers", [])
             )
@@ -281,7 +291,11 @@ def validate(skeleton: SkeletonDefinition) -> None:
             raise SkeletonDefinitionError(
                 f"skeleton {name!r}: marker {marker.name!r} is attached to {marker.joint!r}, which is not a joint"
             )
-        if abs(np.asarray(marker.offset)).max(initial=0) > marker.offset_bound:
+        if np.shape(marker.offset_bound) not in ((), (3,)):
+            raise SkeletonDefinitionError(
+                f"skeleton {name!r}: marker {marker.name!r} offset bound must be 1 or 3 numbers"
+            )
+        if np.any(np.abs(np.asarray(marker.offset)) > marker.bounds() + 1e-12):
             raise SkeletonDefinitionError(
                 f"skeleton {name!r}: marker {marker.name!r} offset {marker.offset} exceeds its bound {marker.offset_bound}"
             )
@@ -418,32 +432,37 @@ def rodent(species: str = "rat", body_weight_g: float | None = None, sigma_facto
         Joint("toe_left", "paw_hind_left", vec((1, 0, -0.1), 0.008 * s), RODENT_LIMB_LIMITS["toe"]),
     ]
     b = 0.01 * s  # markers sit on the fur, about a centimetre from the joint of a 284 g rat, and stay within 1.5
-    # markers at the tips (snout, finger, toe) are fixed on their joint, as the study fixed leaf markers
+    # markers at the tips (snout, finger, toe) are fixed on their joint, as the study fixed leaf markers; markers
+    # on limb joints move only laterally (the study's per-axis bounds), which keeps bone lengths identifiable
+    LATERAL = (0.0, 0.015 * s, 0.0)
+    MIDLINE = (0.015 * s, 0.0, 0.015 * s)  # markers on the back stay on the midline
+    VERTICAL = (0.0, 0.0, 0.015 * s)  # tail markers sit on top of their joint; along the tail they would trade
+    # with the tail bones' lengths
     markers = [
         Marker("snout", "snout", (0, 0, 0), 0.0),
-        Marker("head_top", "head_atlas", (0, 0, 0.6 * b), 0.015 * s),
-        Marker("spine_1", "spine_cervicothoracic", (0, 0, b), 0.015 * s),
-        Marker("spine_2", "spine_thoracolumbar", (b, 0, b), 0.015 * s),
-        Marker("spine_3", "spine_thoracolumbar", (0, 0, b), 0.015 * s),
-        Marker("spine_4", "spine_lumbosacral", (b, 0, b), 0.015 * s),
-        Marker("spine_5", "spine_lumbosacral", (0, 0, b), 0.015 * s),
-        Marker("spine_6", "tail_base", (0, 0, 0.5 * b), 0.015 * s),
+        Marker("head_top", "head_atlas", (0, 0, 0.6 * b), MIDLINE),
+        Marker("spine_1", "spine_cervicothoracic", (0, 0, b), MIDLINE),
+        Marker("spine_2", "spine_thoracolumbar", (b, 0, b), MIDLINE),
+        Marker("spine_3", "spine_thoracolumbar", (0, 0, b), MIDLINE),
+        Marker("spine_4", "spine_lumbosacral", (b, 0, b), MIDLINE),
+        Marker("spine_5", "spine_lumbosacral", (0, 0, b), MIDLINE),
+        Marker("spine_6", "tail_base", (0, 0, 0.5 * b), MIDLINE),
         Marker("ear_left", "head_atlas", (-0.2 * b, 0.8 * b, 0.5 * b), 0.015 * s),
         Marker("cheek_left", "head_atlas", (1.2 * b, 0.8 * b, -0.3 * b), 0.015 * s),
         Marker("side_left", "spine_thoracolumbar", (0, 1.4 * b, -0.5 * b), 0.015 * s),
         Marker("flank_left", "spine_lumbosacral", (0.5 * b, 1.4 * b, -0.5 * b), 0.015 * s),
         Marker("thigh_left", "hip_left", (0.5 * b, 0.5 * b, -1.0 * b), 0.015 * s),
-        Marker("shoulder_left", "shoulder_left", (0, 0.5 * b, 0), 0.015 * s),
-        Marker("elbow_left", "elbow_left", (0, 0.3 * b, 0), 0.015 * s),
-        Marker("wrist_left", "wrist_left", (0, 0.2 * b, 0), 0.015 * s),
+        Marker("shoulder_left", "shoulder_left", (0, 0.5 * b, 0), LATERAL),
+        Marker("elbow_left", "elbow_left", (0, 0.3 * b, 0), LATERAL),
+        Marker("wrist_left", "wrist_left", (0, 0.2 * b, 0), LATERAL),
         Marker("finger_left", "finger_left", (0, 0, 0), 0.0),
-        Marker("hip_left", "hip_left", (0, 0.5 * b, 0), 0.015 * s),
-        Marker("knee_left", "knee_left", (0, 0.4 * b, 0), 0.015 * s),
-        Marker("ankle_left", "ankle_left", (0, 0.2 * b, 0), 0.015 * s),
-        Marker("paw_hind_left", "paw_hind_left", (0, 0.2 * b, 0), 0.015 * s),
+        Marker("hip_left", "hip_left", (0, 0.5 * b, 0), LATERAL),
+        Marker("knee_left", "knee_left", (0, 0.4 * b, 0), LATERAL),
+        Marker("ankle_left", "ankle_left", (0, 0.2 * b, 0), LATERAL),
+        Marker("paw_hind_left", "paw_hind_left", (0, 0.2 * b, 0), LATERAL),
         Marker("toe_left", "toe_left", (0, 0, 0), 0.0),
     ]
-    markers += [Marker(f"tail_{k}", f"tail_{k}", (0, 0, 0.2 * b), 0.015 * s) for k in (1, 2, 3, 4, 5)]
+    markers += [Marker(f"tail_{k}", f"tail_{k}", (0, 0, 0.2 * b), VERTICAL) for k in (1, 2, 3, 4, 5)]
     joints, markers, pairs, marker_pairs = _bilateral(joints, markers)
     return SkeletonDefinition(
         name=f"{species}" if body_weight_g is None else f"{species}_{weight:g}g",

@@ -45,7 +45,7 @@ def subject_anatomy(skeleton: SkeletonDefinition, rng, length_spread=0.08, offse
     params = np.clip(lengths[free_bones] * factors, bounds[free_bones, 0], bounds[free_bones, 1])
     out_lengths = np.where(bone_index >= 0, params[np.maximum(bone_index, 0)], 0.0)
     offsets = skeleton.marker_offsets()[free_markers]
-    limit = np.array([skeleton.markers[m].offset_bound for m in free_markers])[:, None]
+    limit = np.array([skeleton.markers[m].bounds() for m in free_markers])
     offsets = np.clip(offsets + rng.uniform(-offset_noise, offset_noise, offsets.shape), -limit, limit)
     return kin.Anatomy(out_lengths, offsets[marker_index] * sign)
 
