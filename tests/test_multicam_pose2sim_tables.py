@@ -12,8 +12,10 @@ from tests.multicam_scene import POSE2SIM_DEMO
 
 # the module fixture tracks and runs BlazePose on 4 x 100 frames of 1088x1920 (about 1 min of CPU); leave room
 # on a busy machine
-pytestmark = [pytest.mark.skipif(not (POSE2SIM_DEMO / "videos").is_dir(), reason="the Pose2Sim demo is not here"),
-              pytest.mark.timeout(1800)]
+pytestmark = [
+    pytest.mark.skipif(not (POSE2SIM_DEMO / "videos").is_dir(), reason="the Pose2Sim demo is not here"),
+    pytest.mark.timeout(1800),
+]
 CAMERAS = ("cam01", "cam02", "cam03", "cam04")
 TRC = "S00_P00_T01_BalancingTrial_0-100.trc"
 
