@@ -129,3 +129,22 @@ def test_demo_qualisys_file_written_back(tmp_path):
     demo = read_calibration(DEMO / "calibration/Calib.qca.txt")
     write_qualisys(demo, tmp_path / "again.qca.txt")
     assert_same_cameras(demo, read_calibration(tmp_path / "again.qca.txt"), atol=1e-9)
+
+
+@pytest.mark.parametrize("n_coefficients", [0, 4, 5, 8, 12])
+def test_numpy_projection_equals_opencv(n_coefficients):
+    """The numpy pinhole projection is OpenCV's projectPoints for every coefficient count it handles."""
+    import cv2
+
+    from pose_pipeline.multicam.calibration import CameraModel
+
+    rng = np.random.default_rng(n_coefficients)
+    distortion = rng.uniform(-0.05, 0.05, n_coefficients)
+    distortion[:2] *= 4 if n_coefficients else 1
+    camera = CameraModel("c", [[900.0, 0.0, 330.0], [0.0, 910.0, 250.0], [0.0, 0.0, 1.0]], distortion,
+                         rng.normal(0, 0.3, 3), [0.1, -0.2, 3.0], (640, 480))  # fmt: skip
+    points = rng.uniform(-1, 1, (500, 3))
+    ours = camera.project_finite(points)
+    theirs, _ = cv2.projectPoints(points.reshape(-1, 1, 3), camera.rotation, camera.translation, camera.matrix,
+                                  camera.distortion)  # fmt: skip
+    np.testing.assert_allclose(ours, theirs.reshape(-1, 2), rtol=0, atol=1e-8)

@@ -166,3 +166,23 @@ def test_bad_input_is_refused_by_name_and_nothing_is_stored(recording, tmp_path)
     with pytest.raises(RecordingError, match=r"camera\(s\) cam2 \(\d+ 2D points\) agree with no other camera"):
         Triangulated3D.populate()
     assert not Triangulated3D()
+
+    # a calibration whose stated reprojection error is above the threshold: flagged, refused until accepted
+    from pose_pipeline.schema.multicam import CalibrationAccept, accept_calibration, calibration_flag
+
+    rough = camera_set(rig())
+    rough = CameraSet(rough.cameras, rough.world_frame, {"median_reprojection_error": 2.5})
+    write_anipose_toml(rough, tmp_path / "rough.toml")
+    import_calibration(tmp_path / "rough.toml", "rough", max_error_px=2.0)
+    assert "2.50 px is above 2 px" in calibration_flag("rough")
+    pair = attach_calibration(key, "rough")
+    Triangulated3DMethod.insert1({**two_d, **pair, "triangulation_method": "dlt"})
+    with pytest.raises(RecordingError, match=r"calibration rough: median reprojection error 2.50 px is above 2 px"):
+        Triangulated3D.populate(pair)
+    assert not Triangulated3D()
+    with pytest.raises(RecordingError, match="needs who"):
+        accept_calibration("rough", "", "looked fine")
+    accept_calibration("rough", "jd", "re-checked the residuals by eye; the board was far from cam3")
+    assert calibration_flag("rough") is None and len(CalibrationAccept()) == 1
+    Triangulated3D.populate(pair)
+    assert len(Triangulated3D & pair) == 1

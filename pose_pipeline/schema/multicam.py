@@ -5,8 +5,11 @@ Video ─► Recording (Manual; a part per camera, synchronisation checked from 
 Calibration (Manual; imported from anipose/Pose2Sim TOML or Qualisys .qca.txt; a part per camera)
 Recording × Calibration ─► RecordingCalibration (which calibration camera is each recording camera; sizes checked)
 Recording × TopDownPerson ─► Recording2D (which subject's 2D result of each camera; one person per recording)
+Recording × BoardCalibrationRequest ─► BoardCalibration (ChArUco board videos; `store_board_calibration` -> Calibration)
+Calibration ─► CalibrationAccept (Manual: who accepted a calibration flagged for its reprojection error, and why)
 Recording2D × RecordingCalibration ─► Triangulated3DMethod ─► Triangulated3D (frames × joints × 3, metres, world)
 Triangulated3D × RecordingGroundTruth ─► Triangulated3DAccuracy (position error in mm, overall and per joint)
+Triangulated3D × Reference3D (another tool's 3D, e.g. a .trc) ─► Triangulated3DComparison (mm per marker)
 
 Every insert helper checks everything first and writes master and parts in one transaction: a recording that is
 not synchronised, a calibration that lacks a camera or does not fit a video's size, 2D results of several people
@@ -102,6 +105,109 @@ class Calibration(dj.Manual):
         height               : int32
         fisheye              : bool
         """
+
+
+# a calibration whose median reprojection error (pixels) is above this is flagged when stored (the threshold is
+# stored with it, so every worker judges it the same way) and needs a CalibrationAccept row before it is used
+MAX_CALIBRATION_ERROR_PX = 1.0
+
+
+@schema
+class CalibrationAccept(dj.Manual):
+    """A person's explicit acceptance of a calibration flagged for its reprojection error (`accept_calibration`):
+    who accepted it and why. Without it, `Triangulated3D` refuses to use a flagged calibration."""
+
+    definition = """
+    -> Calibration
+    ---
+    accepted_by              : varchar(64)
+    reason                   : varchar(1024)
+    accepted_at=CURRENT_TIMESTAMP : datetime
+    """
+
+
+@schema
+class BoardCalibrationRequest(dj.Manual):
+    """A request: calibrate the cameras of a recording of a ChArUco board (its synchronised board videos) with
+    this board and these detection settings (`pose_pipeline.multicam.board_calibration`)."""
+
+    definition = """
+    -> Recording
+    board_request            : varchar(64)    # a name for the board and settings
+    ---
+    board                    : json           # BoardSpec fields (squares, square/marker length in metres, dictionary)
+    min_views                : int16          # a camera with fewer frames showing the board is refused by name
+    min_corners              : int16          # corners a detection needs
+    frame_step               : int16          # every n-th frame is read
+    """
+
+
+@schema
+class BoardCalibration(dj.Computed):
+    """The camera set calibrated from one recording's board videos (aniposelib, bundle adjustment), in the
+    reference camera's frame in metres; the part holds each camera's intrinsics, extrinsics, board detections and
+    median reprojection error. A camera with too few board views fails the job by name and nothing is stored.
+    `store_board_calibration` makes it a `Calibration` recordings can use."""
+
+    definition = """
+    -> BoardCalibrationRequest
+    ---
+    median_error             : float64        # pixels, median over every camera's board corners
+    world_frame              : varchar(255)
+    provenance               : json           # pose_pipeline, aniposelib and OpenCV versions
+    seconds                  : float64        # wall time of the calibration (board detection included)
+    """
+
+    class Camera(dj.Part):
+        """One calibrated camera (OpenCV model, world to camera) and what the calibration saw of the board."""
+
+        definition = """
+        -> master
+        -> Recording.Camera
+        ---
+        camera_index         : int16
+        matrix               : <blob>     # (3, 3) K, pixels
+        distortion           : <blob>     # OpenCV coefficients
+        rotation             : <blob>     # (3,) Rodrigues, world to camera
+        translation          : <blob>     # (3,) metres
+        width                : int32
+        height               : int32
+        detections           : int32      # frames where the board was found
+        median_error=null    : float64    # pixels
+        """
+
+    def make(self, key):
+        import time
+        from importlib.metadata import version
+
+        import cv2
+
+        from .. import __version__
+        from ..multicam.board import BoardSpec
+        from ..multicam.board_calibration import calibrate_board
+        from .video import open_video
+
+        start = time.perf_counter()
+        request = (BoardCalibrationRequest & key).fetch1()
+        spec = BoardSpec(**request["board"])
+        parts = sorted((Recording.Camera & key).to_dicts(), key=lambda r: r["camera_name"])
+        views, sizes = {}, {}
+        for part in parts:
+            video = {k: part[k] for k in ("video_project", "filename")}
+            sizes[part["camera_name"]] = tuple(int(v) for v in (VideoInfo & video).fetch1("width", "height"))
+            with open_video(video) as reader:
+                views[part["camera_name"]] = [frame for i, frame in enumerate(reader) if i % request["frame_step"] == 0]
+        result = calibrate_board(views, sizes, spec, min_views=request["min_views"],
+                                 min_corners=request["min_corners"])  # fmt: skip
+        self.insert1({**key, "median_error": result.median_error, "world_frame": result.cameras.world_frame[:255],
+                      "provenance": {"pose_pipeline": __version__, "aniposelib": version("aniposelib"),
+                                     "opencv": cv2.__version__}, "seconds": time.perf_counter() - start})  # fmt: skip
+        self.Camera.insert(
+            [{**key, "camera_name": c.name, "camera_index": i, "matrix": c.matrix, "distortion": c.distortion,
+              "rotation": c.rotation, "translation": c.translation, "width": c.size[0], "height": c.size[1],
+              "detections": result.detections[c.name], "median_error": result.errors[c.name]}
+             for i, c in enumerate(result.cameras.cameras)]
+        )  # fmt: skip
 
 
 @schema
@@ -200,6 +306,9 @@ class Triangulated3D(dj.Computed):
     )
 
     def make(self, key):
+        flag = calibration_flag(key["calibration"])
+        if flag:
+            raise RecordingError(flag)
         params = (Triangulated3DMethod & key).fetch1("params")
         cameras, keypoints, joint_set = triangulation_inputs(key)
         result, columns = run_stage(lambda triangulate: triangulate(cameras, keypoints, joint_set),
@@ -240,10 +349,14 @@ class RecordingGroundTruth(dj.Manual):
     """
 
 
+PCK_THRESHOLD_PX = 10.0  # Triangulated3DAccuracy.View: a projected joint within this many pixels of the truth's
+
+
 @schema
 class Triangulated3DAccuracy(dj.Computed):
     """How far one triangulation is from the recording's ground truth (same joint set and world frame), in
-    millimetres, over the (frame, joint) points both have; the part holds the same per joint."""
+    millimetres, over the (frame, joint) points both have; parts: the same per joint, PCK of both projected into
+    each camera, and each bone's length and its variation over frames."""
 
     definition = """
     -> Triangulated3D
@@ -269,6 +382,34 @@ class Triangulated3DAccuracy(dj.Computed):
         mean_error=null      : float64    # mm
         median_error=null    : float64    # mm
         num_points           : int32
+        """
+
+    class View(dj.Part):
+        """One camera: the triangulated and the true joints projected into its image, PCK at a pixel threshold."""
+
+        definition = """
+        -> master
+        camera_name          : varchar(32)
+        ---
+        pck_threshold        : float64    # pixels
+        pck=null             : float64    # share of the points compared whose projections are within the threshold
+        median_pixel_error=null : float64 # pixels
+        num_points           : int32
+        """
+
+    class Bone(dj.Part):
+        """One bone of the joint set: the triangulated length's mean and coefficient of variation over frames,
+        against the true length."""
+
+        definition = """
+        -> master
+        bone_index           : int16
+        ---
+        bone                 : varchar(130)   # "joint a - joint b"
+        mean_length=null     : float64    # mm
+        true_length=null     : float64    # mm, mean over frames of the ground truth
+        cv=null              : float64    # standard deviation / mean of the triangulated length
+        num_frames           : int32
         """
 
     @property
@@ -307,6 +448,98 @@ class Triangulated3DAccuracy(dj.Computed):
                              "median_error": float(np.median(errors[both[:, j], j])) if both[:, j].any() else np.nan})}
              for j, name in enumerate(joints.joints)]
         )  # fmt: skip
+        bones = []
+        for b, ((i, j), length) in enumerate(zip(joints.bones, lengths)):
+            true = np.linalg.norm(truth[:, i] - truth[:, j], axis=-1)
+            finite = length[np.isfinite(length)]
+            bones.append({**key, "bone_index": b, "bone": f"{joints.joints[i]} - {joints.joints[j]}"[:130],
+                          "num_frames": int(finite.size), **nan_to_null({
+                              "mean_length": float(finite.mean() * 1000) if finite.size else np.nan,
+                              "true_length": float(np.nanmean(true) * 1000) if np.isfinite(true).any() else np.nan,
+                              "cv": float(finite.std() / finite.mean()) if finite.size > 1 else np.nan})})  # fmt: skip
+        self.Bone.insert(bones)
+        cameras = fetch_camera_set(key["calibration"])
+        mapping = {r["camera_name"]: r["calibration_camera"] for r in (RecordingCalibration.Camera & key).to_dicts()}
+        views = []
+        for name, calibration_camera in sorted(mapping.items()):
+            camera = cameras[calibration_camera]
+            pixel = np.linalg.norm(camera.project(points[both].astype(float)) - camera.project(truth[both]), axis=-1)
+            pixel = pixel[np.isfinite(pixel)]
+            views.append({**key, "camera_name": name, "pck_threshold": PCK_THRESHOLD_PX, "num_points": int(pixel.size),
+                          **nan_to_null({"pck": float((pixel <= PCK_THRESHOLD_PX).mean()) if pixel.size else np.nan,
+                                         "median_pixel_error": float(np.median(pixel)) if pixel.size else np.nan})})  # fmt: skip
+        self.View.insert(views)
+
+
+@schema
+class Reference3D(dj.Manual):
+    """3D markers of a recording's subject made by another tool (e.g. Pose2Sim's own triangulation, a .trc), in
+    the world frame named, with the joint name of this project each marker is compared as
+    (`import_reference_trc`)."""
+
+    definition = """
+    -> Recording
+    reference                : varchar(64)
+    ---
+    keypoints_3d             : <blob>     # (frames, markers, 3) metres, world frame, NaN where missing
+    marker_names             : json       # the file's marker names, in keypoints_3d order
+    joint_names              : json       # {marker: joint name in this project's naming}
+    world_frame              : varchar(255)   # must be the triangulation's to be compared
+    source_file              : varchar(1024)  # informational
+    source_sha256            : char(64)
+    """
+
+
+@schema
+class Triangulated3DComparison(dj.Computed):
+    """How far one triangulation is from one reference's 3D markers (same recording and world frame), per marker
+    whose joint the triangulation has; distances in millimetres over the frames both have."""
+
+    definition = """
+    -> Triangulated3D
+    -> Reference3D
+    ---
+    num_markers              : int16      # markers compared
+    median_distance=null     : float64    # mm, median over the markers of each marker's median distance
+    max_marker_distance=null : float64    # mm, the largest of the markers' median distances
+    """
+
+    class Marker(dj.Part):
+        """One marker: its median distance over the frames both have."""
+
+        definition = """
+        -> master
+        marker               : varchar(64)
+        ---
+        joint_name           : varchar(64)
+        median_distance=null : float64    # mm
+        p90_distance=null    : float64    # mm, 90th percentile over frames
+        num_frames           : int32      # frames with both
+        """
+
+    def make(self, key):
+        from ..multicam.compare import marker_distances
+        from ..skeletons import get_joint_set
+        from . import nan_to_null
+
+        points, joint_set, frame = (Triangulated3D & key).fetch1("keypoints_3d", "joint_set", "world_frame")
+        reference = (Reference3D & key).fetch1()
+        if reference["world_frame"] != frame:
+            raise RecordingError(f"reference {reference['reference']} is in {reference['world_frame']!r}, the "
+                                 f"triangulation in {frame!r}: not comparable")  # fmt: skip
+        distances = marker_distances(points.astype(float), get_joint_set(joint_set).joints, reference["keypoints_3d"],
+                                     reference["marker_names"], reference["joint_names"])  # fmt: skip
+        rows = []
+        for marker, (joint, d) in distances.items():
+            d = d[np.isfinite(d)] * 1000
+            rows.append({**key, "marker": marker, "joint_name": joint, "num_frames": int(d.size),
+                         **nan_to_null({"median_distance": float(np.median(d)) if d.size else np.nan,
+                                        "p90_distance": float(np.percentile(d, 90)) if d.size else np.nan})})  # fmt: skip
+        medians = [r["median_distance"] for r in rows if r["median_distance"] is not None]
+        self.insert1({**key, "num_markers": len(rows), **nan_to_null({
+            "median_distance": float(np.median(medians)) if medians else np.nan,
+            "max_marker_distance": float(np.max(medians)) if medians else np.nan})})  # fmt: skip
+        self.Marker.insert(rows)
 
 
 def _refuse_cameras_without_overlap(key: dict, keypoints: np.ndarray, result) -> None:
@@ -388,11 +621,14 @@ def insert_recording(recording_project: str, recording: str, videos: dict[str, d
     return key
 
 
-def import_calibration(path, calibration: str, *, world_frame: str | None = None) -> dict:
-    """Store the calibration file ``path`` (anipose/Pose2Sim TOML, Qualisys .qca.txt) as ``calibration``."""
+def import_calibration(path, calibration: str, *, world_frame: str | None = None,
+                       max_error_px: float = MAX_CALIBRATION_ERROR_PX) -> dict:  # fmt: skip
+    """Store the calibration file ``path`` (anipose/Pose2Sim TOML, Qualisys .qca.txt) as ``calibration``; where
+    the file states a median reprojection error (``median_reprojection_error``), one above ``max_error_px`` is
+    flagged (`calibration_flag`)."""
     path = Path(path)
     cameras = read_calibration(path)
-    metadata = {k: v for k, v in cameras.metadata.items() if k != "source"}
+    metadata = {k: v for k, v in cameras.metadata.items() if k != "source"} | {"max_error_px": float(max_error_px)}
     key = {"calibration": calibration}
     sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
     with Calibration.connection.transaction:
@@ -490,6 +726,108 @@ def insert_recording_2d(recording_key: dict, two_d: str, top_down_method: str, *
         Recording2D.insert1({**key, "joint_set": next(iter(joint_sets.values()))})
         Recording2D.Camera.insert(rows)
     return key
+
+
+def store_board_calibration(board_key: dict, calibration: str, *,
+                            max_error_px: float = MAX_CALIBRATION_ERROR_PX) -> dict:  # fmt: skip
+    """Store the `BoardCalibration` ``board_key`` as the `Calibration` ``calibration`` (source ``board``), its
+    errors and detections in the metadata; flagged when its median error is above ``max_error_px``."""
+    row = (BoardCalibration & board_key).fetch1()
+    parts = sorted((BoardCalibration.Camera & board_key).to_dicts(), key=lambda r: r["camera_index"])
+    metadata = {"median_reprojection_error": row["median_error"], "max_error_px": float(max_error_px),
+                "errors": {p["camera_name"]: p["median_error"] for p in parts},
+                "detections": {p["camera_name"]: p["detections"] for p in parts},
+                "board_calibration": {k: board_key[k] for k in BoardCalibration.primary_key}}  # fmt: skip
+    key = {"calibration": calibration}
+    with Calibration.connection.transaction:
+        Calibration.insert1({**key, "world_frame": row["world_frame"], "source": "board", "metadata": metadata})
+        Calibration.Camera.insert(
+            [_camera_row(key, p["camera_index"], CameraModel(p["camera_name"], p["matrix"], p["distortion"],
+                         p["rotation"], p["translation"], (p["width"], p["height"]))) for p in parts]
+        )  # fmt: skip
+    return key
+
+
+def calibration_flag(calibration: str) -> str | None:
+    """Why ``calibration`` may not be used (its median reprojection error above the threshold stored with it, and
+    no `CalibrationAccept`), or None."""
+    metadata = (Calibration & {"calibration": calibration}).fetch1("metadata") or {}
+    error, limit = metadata.get("median_reprojection_error"), metadata.get("max_error_px", MAX_CALIBRATION_ERROR_PX)
+    if error is None or error <= limit or CalibrationAccept & {"calibration": calibration}:
+        return None
+    return (f"calibration {calibration}: median reprojection error {error:.2f} px is above {limit:g} px; "
+            "recalibrate, or accept it explicitly with accept_calibration(calibration, accepted_by, reason)")  # fmt: skip
+
+
+def accept_calibration(calibration: str, accepted_by: str, reason: str) -> dict:
+    """Record that ``accepted_by`` accepts the flagged ``calibration`` for ``reason`` (both required)."""
+    if not accepted_by.strip() or not reason.strip():
+        raise RecordingError(f"calibration {calibration}: an accept needs who (accepted_by) and why (reason)")
+    key = {"calibration": calibration}
+    CalibrationAccept.insert1({**key, "accepted_by": accepted_by[:64], "reason": reason[:1024]})
+    return key
+
+
+def import_reference_trc(recording_key: dict, path, reference: str, *, axes=(0, 1, 2),
+                         joint_names: dict[str, str] | None = None, world_frame: str | None = None) -> dict:  # fmt: skip
+    """Store the .trc ``path`` as 3D markers of the recording's subject: world axis ``i`` is the file's column
+    ``axes[i]`` (Pose2Sim's Y-up files: `pose_pipeline.multicam.compare.POSE2SIM_TRC_AXES`); markers are compared as
+    the joints ``joint_names`` says, else as `joint_name_of` spells them. ``world_frame`` defaults to the frame of
+    the calibration attached to the recording (one must be attached, or give it)."""
+    from ..export.trc import read_trc
+    from ..multicam.compare import marker_joint_names
+
+    path = Path(path)
+    recording = {k: recording_key[k] for k in Recording.primary_key}
+    values, _, markers, _ = read_trc(path)
+    n_frames = (Recording & recording).fetch1("num_frames")
+    if values.shape[0] != n_frames:
+        raise RecordingError(
+            f"{path.name}: {values.shape[0]} frames; recording {recording['recording']} has {n_frames}"
+        )
+    if world_frame is None:
+        frames = {fetch_camera_set(c).world_frame for c in (RecordingCalibration & recording).to_arrays("calibration")}
+        if len(frames) != 1:
+            raise RecordingError(
+                f"{path.name}: say its world_frame (the recording has {len(frames)} calibration frames)"
+            )
+        world_frame = frames.pop()
+    key = {**recording, "reference": reference}
+    Reference3D.insert1({**key, "keypoints_3d": values[..., list(axes)], "marker_names": list(markers),
+                         "joint_names": marker_joint_names(markers, joint_names), "world_frame": world_frame[:255],
+                         "source_file": str(path)[:1024],
+                         "source_sha256": hashlib.sha256(path.read_bytes()).hexdigest()})  # fmt: skip
+    return key
+
+
+def write_reprojection_overlay(triangulated_key: dict, camera_name: str, out, *, max_error_px: float = 20.0) -> Path:
+    """Draw a `Triangulated3D` result projected into one recording camera on that camera's blurred video (a
+    `BlurredVideo` of its video must exist: overlays never show a raw face) and write it to ``out`` (H.264).
+    Joints are coloured by their reprojection error: green at 0 px, red at ``max_error_px`` or more."""
+    from ..video.overlay import video_overlay
+    from ..visualize_pose import draw_skeleton
+    from .overlays import BlurredVideo
+
+    row = (Triangulated3D & triangulated_key).fetch1()
+    key = {k: row[k] for k in Triangulated3D.primary_key}
+    part = (Recording.Camera & key & {"camera_name": camera_name}).to_dicts()
+    if not part:
+        raise RecordingError(f"recording {key['recording']} has no camera {camera_name!r}")
+    video = {k: part[0][k] for k in ("video_project", "filename")}
+    blurred = (BlurredVideo & video).keys()
+    if not blurred:
+        raise RecordingError(f"camera {camera_name}: no BlurredVideo of {video['filename']}; blur its faces first")
+    calibration_camera = (RecordingCalibration.Camera & key & {"camera_name": camera_name}).fetch1("calibration_camera")
+    camera = fetch_camera_set(key["calibration"])[calibration_camera]
+    pixels = camera.project(row["keypoints_3d"].astype(float))  # (frames, joints, 2)
+    score = np.clip(1 - row["reprojection_error"].astype(float) / max_error_px, 0, 1)
+    drawn = np.concatenate([pixels, np.where(np.isfinite(pixels[..., :1]), score[..., None], np.nan)], axis=-1)
+
+    def draw(frame, index):
+        draw_skeleton(frame, drawn[index], row["joint_set"])
+        return frame
+
+    return video_overlay(BlurredVideo.fetch_path(blurred[0]), Path(out), draw)
 
 
 ROOT_TABLES = (Recording, Calibration)
