@@ -29,6 +29,7 @@ from pose_pipeline.schema.multicam import (
 )
 from pose_pipeline.schema.tracking import PersonBbox, TrackingBbox, TrackingBboxMethod, annotate, auto_annotate
 from pose_pipeline.schema.video import VideoInfo, insert_local_video
+from pose_pipeline.skeletons import get_joint_set
 from pose_pipeline.synthetic.camera import Camera
 from pose_pipeline.synthetic.scene import PersonSpec, SceneConfig, render_scene
 
@@ -74,7 +75,7 @@ def recording(db, tmp_path):
     return videos, truth.joints3d[:, 0], tmp_path / "calibration.toml"
 
 
-def test_walker_triangulated_from_four_cameras(recording):
+def test_walker_triangulated_from_four_cameras(recording, tmp_path):
     videos, truth, calibration_file = recording
     key = insert_recording("lab", "walk", videos)
     assert len(Recording.Camera & key) == 4 and (Recording & key).fetch1("num_frames") == N_FRAMES
@@ -116,6 +117,25 @@ def test_walker_triangulated_from_four_cameras(recording):
     per_joint = (Triangulated3DAccuracy.Joint & {"triangulation_method": "dlt_ransac"}).to_pandas()
     assert len(per_joint) == 17 and per_joint.loc[per_joint.joint_name == "nose", "median_error"].item() < 40
     assert 0 < accuracy["bone_cv"] < 0.5
+    views = (Triangulated3DAccuracy.View & {"triangulation_method": "dlt_ransac"}).to_pandas().reset_index()
+    assert sorted(views.camera_name) == ["cam0", "cam1", "cam2", "cam3"] and (views.pck_threshold == 10).all()
+    assert (views.num_points == accuracy["num_points"]).all() and views.pck.between(0.5, 1).all(), views
+    bones = (Triangulated3DAccuracy.Bone & {"triangulation_method": "dlt_ransac"}).to_pandas().reset_index()
+    assert len(bones) == len(get_joint_set("COCO-17").bones) and (bones.true_length > 0).all()
+    print(views[["camera_name", "pck", "median_pixel_error"]], bones[["bone", "mean_length", "true_length", "cv"]])
+
+    # the result reprojected into a camera's blurred video
+    from pose_pipeline.schema.multicam import write_reprojection_overlay
+    from pose_pipeline.schema.overlays import BlurMethod, BlurredVideo
+    from pose_pipeline.video.probe import probe_video
+
+    [tracking] = (TrackingBbox & videos["cam1"]).keys()
+    with pytest.raises(RecordingError, match="camera cam1: no BlurredVideo of cam1.mp4"):
+        write_reprojection_overlay(robust, "cam1", tmp_path / "overlay.mp4")
+    BlurMethod.insert1({**tracking, "face_method": "synthetic_pose"})
+    BlurredVideo.populate(tracking)
+    out = write_reprojection_overlay(robust, "cam1", tmp_path / "overlay.mp4")
+    assert probe_video(out).frame_count == N_FRAMES
 
 
 def test_bad_input_is_refused_by_name_and_nothing_is_stored(recording, tmp_path):

@@ -808,8 +808,9 @@ def write_reprojection_overlay(triangulated_key: dict, camera_name: str, out, *,
     from ..visualize_pose import draw_skeleton
     from .overlays import BlurredVideo
 
-    row = (Triangulated3D & triangulated_key).fetch1()
-    key = {k: row[k] for k in Triangulated3D.primary_key}
+    # the key only: a fetched row also holds arrays, which cannot restrict a query
+    key = {k: triangulated_key[k] for k in Triangulated3D.primary_key}
+    row = (Triangulated3D & key).fetch1()
     part = (Recording.Camera & key & {"camera_name": camera_name}).to_dicts()
     if not part:
         raise RecordingError(f"recording {key['recording']} has no camera {camera_name!r}")
