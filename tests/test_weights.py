@@ -173,7 +173,12 @@ def test_the_project_manifest(monkeypatch):
     entries = load_manifest()
     assert {"yolox_m_humanart", "yolox_tiny_humanart", "rtmdet_nano_person"} <= set(entries)
     for item in entries.values():
-        assert item.license and item.used_by and item.path.endswith((".onnx", ".tflite", ".pkl", ".npz")) and (item.url or item.notes)
+        assert (
+            item.license
+            and item.used_by
+            and item.path.endswith((".onnx", ".tflite", ".pkl", ".npz"))
+            and (item.url or item.notes)
+        )
         if item.path.startswith("body_models/"):  # the user's SMPL-family files, laid out as smplx reads them
             assert item.path.split("/")[1] in ("smpl", "smplh", "smplx") and item.used_by == ("smpl/smplify",)
         if any(user.startswith("detection/") for user in item.used_by):
