@@ -15,10 +15,11 @@ from pose_pipeline.export import PIXEL_CENTRE_SHIFT, read_dlc
 from pose_pipeline.schema.dataframes import keypoints_table, person_boxes_table, tracking_table
 from pose_pipeline.schema.exports import NoResultError, export_2d, export_all, result_2d
 from pose_pipeline.schema.keypoints import TopDownMethod, TopDownPerson
-from pose_pipeline.schema.tracking import PersonBbox, TrackingBbox, TrackingBboxMethod, auto_annotate
-from pose_pipeline.schema.video import Video, VideoInfo, insert_local_video
+from pose_pipeline.schema.tracking import PersonBbox, TrackingBbox
+from pose_pipeline.schema.video import Video, VideoInfo
 from pose_pipeline.skeletons import COCO17
-from pose_pipeline.synthetic import render_scene, walking_scene
+
+from .walker import tracked_walker
 
 N_FRAMES = 20
 
@@ -27,19 +28,12 @@ N_FRAMES = 20
 def person(backend, tmp_path_factory):
     """The walker's TopDownPerson key (the module's tests only read it)."""
     folder = tmp_path_factory.mktemp("export_stage")
-    render_scene(walking_scene(n_frames=N_FRAMES, seed=3), folder / "walker.mp4")
-    key = insert_local_video(folder / "walker.mp4", "exports")
-    VideoInfo.populate(key)
-    tracking = {**key, "tracking_method": "bytetrack", "detector": "motion"}
-    TrackingBboxMethod.insert1(tracking)
-    TrackingBbox.populate(key)
-    [subject] = auto_annotate(tracking)["annotated"]
-    PersonBbox.populate(subject)
+    subject, _ = tracked_walker(folder, "exports", N_FRAMES, seed=3)
     TopDownMethod.insert1({**subject, "top_down_method": "synthetic_pose"})
     TopDownPerson.populate(subject)
     [full] = (TopDownPerson & subject).keys()
     yield full
-    (Video & key).delete(prompt=False)
+    (Video & {k: subject[k] for k in Video.primary_key}).delete(prompt=False)
 
 
 @pytest.fixture

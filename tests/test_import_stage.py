@@ -20,13 +20,13 @@ from pose_pipeline.imports import ImportRefused
 from pose_pipeline.schema.exports import export_2d, result_2d
 from pose_pipeline.schema.imports import ImportedFile, agreement, import_results
 from pose_pipeline.schema.keypoints import TopDownMethod, TopDownPerson
-from pose_pipeline.schema.tracking import PersonBbox, TrackingBbox, TrackingBboxMethod, annotate, auto_annotate
+from pose_pipeline.schema.tracking import PersonBbox, TrackingBbox, TrackingBboxMethod, annotate
 from pose_pipeline.schema.video import Video, VideoInfo, insert_local_video
 from pose_pipeline.skeletons import COCO17
-from pose_pipeline.synthetic import render_scene, walking_scene
 from pose_pipeline.video.probe import file_sha256
 
 from .test_import_readers import openpose_people, write_openpose
+from .walker import tracked_walker
 
 N_FRAMES = 16
 # the Pose2Sim demo's data (shared/data/pose2sim_demo/SOURCE.md): POSE2SIM_DEMO, else a shared/ beside the checkout
@@ -40,19 +40,12 @@ POSE2SIM = next((p for p in (Path(os.environ.get("POSE2SIM_DEMO", "/nonexistent"
 def walker(backend, tmp_path_factory):
     """The walker's subject (PersonBbox key) with its synthetic_pose TopDownPerson key."""
     folder = tmp_path_factory.mktemp("import_stage")
-    render_scene(walking_scene(n_frames=N_FRAMES, seed=4), folder / "walker.mp4")
-    key = insert_local_video(folder / "walker.mp4", "imports")
-    VideoInfo.populate(key)
-    tracking = {**key, "tracking_method": "bytetrack", "detector": "motion"}
-    TrackingBboxMethod.insert1(tracking)
-    TrackingBbox.populate(key)
-    [subject] = auto_annotate(tracking)["annotated"]
-    PersonBbox.populate(subject)
+    subject, _ = tracked_walker(folder, "imports", N_FRAMES, seed=4)
     TopDownMethod.insert1({**subject, "top_down_method": "synthetic_pose"})
     TopDownPerson.populate(subject)
     [model] = (TopDownPerson & subject).keys()
     yield subject, model
-    (Video & key).delete(prompt=False)
+    (Video & {k: subject[k] for k in Video.primary_key}).delete(prompt=False)
     ImportedFile.delete(prompt=False)
 
 
