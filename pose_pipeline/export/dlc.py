@@ -10,17 +10,22 @@ DeepLabCut finds a video's results by file name: ``<video stem><scorer>.h5`` nex
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from .result import Result2D, from_pixel_centre, to_pixel_centre
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 HDF_KEY = "df_with_missing"
 
 
 def dlc_table(result: Result2D, scorer: str | None = None) -> pd.DataFrame:
     """The result as DeepLabCut's table (pixel-centre coordinates); ``scorer`` defaults to ``DLC_<method>``."""
+    import pandas as pd  # here, not at module level: importing the estimators stays light
+
     result.check()
     scorer = scorer or f"DLC_{result.method or 'pose_pipeline'}"
     keypoints = result.keypoints.keypoints.astype(float)
@@ -51,6 +56,8 @@ def write_dlc_csv(result: Result2D, path, scorer: str | None = None) -> Path:
 def read_dlc(path) -> tuple[np.ndarray, tuple[str, ...], str]:
     """A DeepLabCut single-animal ``.h5`` or ``.csv`` as (frames x joints x [x, y, likelihood]) in this project's
     pixel convention, the bodyparts and the scorer (for round trips and comparisons)."""
+    import pandas as pd
+
     path = Path(path)
     table = pd.read_csv(path, header=[0, 1, 2], index_col=0) if path.suffix == ".csv" else pd.read_hdf(path)
     scorer = table.columns.get_level_values("scorer")[0]
