@@ -34,30 +34,15 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from benchmarks.bench_dlc_training import DEVICE, Bare, member_plan, setup, silenced
+from benchmarks.bench_dlc_training import DEVICE, Bare, member_plan, setup, silenced, training_parser
 
 TARGET = 1.5
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--frames", type=int, default=60, help="synthetic reaching frames (default 60)")
-    parser.add_argument("--size", type=int, default=256, help="image width and height, pixels (default 256)")
-    parser.add_argument("--iterations", type=int, default=16, help="training budget, iterations (default 16)")
-    parser.add_argument("--snapshot-every", type=int, default=None, help="iterations (default: iterations / 2)")
-    parser.add_argument("--train-size", type=int, default=None, help="training frames (default: all but the test)")
-    parser.add_argument("--backbone", default="mobilenet_v2_1.0", help="pose_pipeline.dlc.backbones name")
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--seed", type=int, default=0, help="split and training seed")
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs of each, alternating (default 3)")
-    parser.add_argument(
-        "--eval-batch",
-        type=int,
-        default=None,
-        help="force SnapshotEvaluation's batch size (default: dlc_training.evaluation_batch_size)",
-    )
-    parser.add_argument("--profile", action="store_true", help="cProfile one more pipeline run and print its top")
-    parser.add_argument("--verbose", action="store_true", help="show DeepLabCut's output")
+    parser = training_parser(__doc__, size=256, iterations=16)
+    parser.add_argument("--eval-batch", type=int, default=None,
+                        help="force SnapshotEvaluation's batch size (default: dlc_training.evaluation_batch_size)")  # fmt: skip
     return parser.parse_args(argv)
 
 

@@ -42,20 +42,27 @@ TARGET = 1.1
 PROJECT, CONFIG, DEVICE = "bench_reach", "bench_config", "cpu"
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def training_parser(description: str, size: int, iterations: int) -> argparse.ArgumentParser:
+    """The options the DeepLabCut benchmarks share: the synthetic project, the training run and the repeats."""
+    parser = argparse.ArgumentParser(description=description.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=60, help="synthetic reaching frames (default 60)")
-    parser.add_argument("--size", type=int, default=96, help="image width and height, pixels (default 96)")
-    parser.add_argument("--iterations", type=int, default=100, help="training budget, iterations (default 100)")
+    parser.add_argument("--size", type=int, default=size, help=f"image width and height, pixels (default {size})")
+    parser.add_argument("--iterations", type=int, default=iterations,
+                        help=f"training budget, iterations (default {iterations})")  # fmt: skip
     parser.add_argument("--snapshot-every", type=int, default=None, help="iterations (default: iterations / 2)")
     parser.add_argument("--train-size", type=int, default=None, help="training frames (default: all but the test)")
     parser.add_argument("--backbone", default="mobilenet_v2_1.0", help="pose_pipeline.dlc.backbones name")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0, help="split and training seed")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of each, alternating (default 3)")
-    parser.add_argument("--no-warmup", action="store_true", help="skip the untimed warm-up of both")
     parser.add_argument("--profile", action="store_true", help="cProfile one more pipeline run and print its top")
-    parser.add_argument("--verbose", action="store_true", help="show DeepLabCut's training output")
+    parser.add_argument("--verbose", action="store_true", help="show DeepLabCut's output")
+    return parser
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = training_parser(__doc__, size=96, iterations=100)
+    parser.add_argument("--no-warmup", action="store_true", help="skip the untimed warm-up of both")
     return parser.parse_args(argv)
 
 

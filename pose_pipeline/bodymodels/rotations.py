@@ -73,50 +73,45 @@ def _positive_w(quat_xyzw):
     return torch.where(quat_xyzw[..., 3:] < 0, -quat_xyzw, quat_xyzw)
 
 
-def axis_angle_to_quaternion(rotvec, order: str = "xyzw"):
-    """(..., 3) axis-angle -> (..., 4) unit quaternions in ``order`` (``"xyzw"`` or ``"wxyz"``), w >= 0."""
+def _to_quaternion(value, order: str, shape: tuple, what: str, convert: str):
     import roma
 
     _check_order(order)
-    x, numpy = _torch(rotvec)
-    _check_last(x, (3,), "axis-angle")
-    q = _positive_w(roma.rotvec_to_unitquat(x))
+    x, numpy = _torch(value)
+    _check_last(x, shape, what)
+    q = _positive_w(getattr(roma, convert)(x))
     return _back(roma.quat_xyzw_to_wxyz(q) if order == "wxyz" else q, numpy)
+
+
+def _from_quaternion(quat, order: str, convert: str):
+    import roma
+
+    _check_order(order)
+    x, numpy = _torch(quat)
+    _check_last(x, (4,), "quaternion")
+    if order == "wxyz":
+        x = roma.quat_wxyz_to_xyzw(x)
+    return _back(getattr(roma, convert)(roma.quat_normalize(x)), numpy)
+
+
+def axis_angle_to_quaternion(rotvec, order: str = "xyzw"):
+    """(..., 3) axis-angle -> (..., 4) unit quaternions in ``order`` (``"xyzw"`` or ``"wxyz"``), w >= 0."""
+    return _to_quaternion(rotvec, order, (3,), "axis-angle", "rotvec_to_unitquat")
 
 
 def quaternion_to_axis_angle(quat, order: str = "xyzw"):
     """(..., 4) quaternions in ``order`` (normalised here) -> (..., 3) axis-angle."""
-    import roma
-
-    _check_order(order)
-    x, numpy = _torch(quat)
-    _check_last(x, (4,), "quaternion")
-    if order == "wxyz":
-        x = roma.quat_wxyz_to_xyzw(x)
-    return _back(roma.unitquat_to_rotvec(roma.quat_normalize(x)), numpy)
+    return _from_quaternion(quat, order, "unitquat_to_rotvec")
 
 
 def matrix_to_quaternion(matrix, order: str = "xyzw"):
     """(..., 3, 3) rotation matrices -> (..., 4) unit quaternions in ``order``, w >= 0."""
-    import roma
-
-    _check_order(order)
-    x, numpy = _torch(matrix)
-    _check_last(x, (3, 3), "rotation matrix")
-    q = _positive_w(roma.rotmat_to_unitquat(x))
-    return _back(roma.quat_xyzw_to_wxyz(q) if order == "wxyz" else q, numpy)
+    return _to_quaternion(matrix, order, (3, 3), "rotation matrix", "rotmat_to_unitquat")
 
 
 def quaternion_to_matrix(quat, order: str = "xyzw"):
     """(..., 4) quaternions in ``order`` (normalised here) -> (..., 3, 3) rotation matrices."""
-    import roma
-
-    _check_order(order)
-    x, numpy = _torch(quat)
-    _check_last(x, (4,), "quaternion")
-    if order == "wxyz":
-        x = roma.quat_wxyz_to_xyzw(x)
-    return _back(roma.unitquat_to_rotmat(roma.quat_normalize(x)), numpy)
+    return _from_quaternion(quat, order, "unitquat_to_rotmat")
 
 
 def _check_layout(layout: str) -> None:

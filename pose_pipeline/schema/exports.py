@@ -39,22 +39,30 @@ def describe(key: dict) -> str:
     return " ".join(parts)
 
 
+def _keys(table, what: str, restriction) -> list[dict]:
+    keys = (table & restriction).keys(order_by="KEY")
+    if not keys:
+        raise NoResultError(f"no {what} ({table.__name__}) match {restriction}; populate {table.__name__} first")
+    return keys
+
+
+def _one_key(table, what: str, hash_attribute: str, restriction) -> dict:
+    keys = _keys(table, what, restriction)
+    if len(keys) > 1:
+        found = "; ".join(f"{describe(k)} ({k[hash_attribute][:8]})" for k in keys)
+        raise NoResultError(f"{restriction} matches {len(keys)} {what.split()[0]} results, not one: {found}")
+    return keys[0]
+
+
 def result_keys(restriction) -> list[dict]:
     """The full keys of the `TopDownPerson` rows ``restriction`` selects; `NoResultError` if none."""
-    keys = (TopDownPerson & restriction).keys(order_by="KEY")
-    if not keys:
-        raise NoResultError(f"no 2D keypoints (TopDownPerson) match {restriction}; populate TopDownPerson first")
-    return keys
+    return _keys(TopDownPerson, "2D keypoints", restriction)
 
 
 def one_result(restriction) -> dict:
     """The key of the one `TopDownPerson` row ``restriction`` selects; `NoResultError` listing the candidates
     when it selects none or several."""
-    keys = result_keys(restriction)
-    if len(keys) > 1:
-        found = "; ".join(f"{describe(k)} ({k['top_down_params_hash'][:8]})" for k in keys)
-        raise NoResultError(f"{restriction} matches {len(keys)} 2D results, not one: {found}")
-    return keys[0]
+    return _one_key(TopDownPerson, "2D keypoints", "top_down_params_hash", restriction)
 
 
 def result_2d(restriction) -> Result2D:
@@ -111,20 +119,13 @@ def export_all(restriction, fmt: str, folder, **options) -> list[Path]:
 
 def result_3d_keys(restriction) -> list[dict]:
     """The full keys of the `LiftingPerson` rows ``restriction`` selects; `NoResultError` if none."""
-    keys = (LiftingPerson & restriction).keys(order_by="KEY")
-    if not keys:
-        raise NoResultError(f"no 3D keypoints (LiftingPerson) match {restriction}; populate LiftingPerson first")
-    return keys
+    return _keys(LiftingPerson, "3D keypoints", restriction)
 
 
 def one_result_3d(restriction) -> dict:
     """The key of the one `LiftingPerson` row ``restriction`` selects; `NoResultError` listing the candidates
     when it selects none or several."""
-    keys = result_3d_keys(restriction)
-    if len(keys) > 1:
-        found = "; ".join(f"{describe(k)} ({k['lifting_params_hash'][:8]})" for k in keys)
-        raise NoResultError(f"{restriction} matches {len(keys)} 3D results, not one: {found}")
-    return keys[0]
+    return _one_key(LiftingPerson, "3D keypoints", "lifting_params_hash", restriction)
 
 
 def export_3d(restriction, fmt: str, path, *, units: str = "m", axes: str = "camera") -> Path:
