@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import datajoint as dj
 import pytest
 from click.testing import CliRunner
@@ -13,8 +15,10 @@ from pose_pipeline.cli import main
 
 @pytest.fixture
 def no_secrets_loaded():
-    """DataJoint's config as a process without datajoint.json starts: no secrets read, no password set."""
-    secrets_dir, password, stores = dj.config._secrets_dir, dj.config.database.password, dict(dj.config.stores)
+    """DataJoint's config as a process without datajoint.json starts: no secrets read, no password set. The
+    stores are restored from a deep copy: loading secrets writes into the nested per-store dicts."""
+    secrets_dir, password = dj.config._secrets_dir, dj.config.database.password
+    stores = copy.deepcopy(dict(dj.config.stores))
     dj.config._secrets_dir, dj.config.database.password = None, None
     yield
     dj.config._secrets_dir, dj.config.database.password = secrets_dir, password
