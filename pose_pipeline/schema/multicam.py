@@ -5,7 +5,7 @@ Video ─► Recording (Manual; a part per camera, synchronisation checked from 
 Calibration (Manual; imported from anipose/Pose2Sim TOML or Qualisys .qca.txt; a part per camera)
 Recording × Calibration ─► RecordingCalibration (which calibration camera is each recording camera; sizes checked)
 Recording × TopDownPerson ─► Recording2D (which subject's 2D result of each camera; one person per recording)
-Recording × BoardCalibrationRequest ─► BoardCalibration (ChArUco board videos; `store_board_calibration` -> Calibration)
+Recording × BoardCalibrationRequest ─► BoardCalibration (board videos; `store_board_calibration` -> Calibration)
 Calibration ─► CalibrationAccept (Manual: who accepted a calibration flagged for its reprojection error, and why)
 Calibration × known Calibration ─► CalibrationAccuracyRequest ─► CalibrationAccuracy (position, rotation, focal, centre)
 Recording2D × RecordingCalibration ─► Triangulated3DMethod ─► Triangulated3D (frames × joints × 3, metres, world)
@@ -129,14 +129,14 @@ class CalibrationAccept(dj.Manual):
 
 @schema
 class BoardCalibrationRequest(dj.Manual):
-    """A request: calibrate the cameras of a recording of a ChArUco board (its synchronised board videos) with
-    this board and these detection settings (`pose_pipeline.multicam.board_calibration`)."""
+    """A request: calibrate the cameras of a recording of a ChArUco board or checkerboard (its synchronised board
+    videos) with this board and these detection settings (`pose_pipeline.multicam.board_calibration`)."""
 
     definition = """
     -> Recording
     board_request            : varchar(64)    # a name for the board and settings
     ---
-    board                    : json           # BoardSpec fields (squares, square/marker length in metres, dictionary)
+    board                    : json           # BoardSpec fields (kind, squares, square and marker side m, dictionary)
     min_views                : int16          # a camera with fewer frames showing the board is refused by name
     min_corners              : int16          # corners a detection needs
     frame_step               : int16          # every n-th frame is read
