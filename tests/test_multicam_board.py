@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from pose_pipeline.multicam.board_calibration import BoardNotFoundError, calibrate_board
+from pose_pipeline.multicam.calibration import CameraModel, CameraSet
+from pose_pipeline.multicam.calibration_error import compare_calibrations
 from pose_pipeline.synthetic.board import BoardSpec, board_poses, render_board_views
 from pose_pipeline.synthetic.camera import Camera
 
@@ -46,11 +48,13 @@ def test_cameras_recovered_from_board_views(views):
         assert angle < 0.5, (camera.name, angle)
         # camera centres in camera 0's frame, metres (the board's square length sets the scale)
         assert np.linalg.norm(-camera.R.T @ camera.translation - (-rotation.T @ translation)) < 0.03
+    # the same through compare_calibrations, against the true cameras in the room's frame (rigid alignment)
+    known = CameraSet(tuple(CameraModel(c.name, c.K, c.dist, cv2.Rodrigues(c.R)[0].ravel(), c.t, SIZE) for c in truth))
+    errors = compare_calibrations(result.cameras, known).overall()
+    assert errors["max_rotation_error"] < 0.5 and errors["max_position_error"] < 30 and errors["max_focal_error"] < 2
 
 
 def test_known_intrinsics_are_held_fixed(views):
-    from pose_pipeline.multicam.calibration import CameraModel, CameraSet
-
     known = CameraSet(tuple(CameraModel(c.name, c.K, np.zeros(5), np.zeros(3), np.zeros(3), SIZE) for c in rig()))
     result = calibrate_board(views, {name: SIZE for name in views}, SPEC, intrinsics=known)
     for camera, given in zip(result.cameras.cameras, known.cameras, strict=True):

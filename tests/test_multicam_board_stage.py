@@ -1,20 +1,26 @@
 """Board calibration through the tables: rendered ChArUco views of 4 synthetic cameras stored as videos, grouped
 into a recording, calibrated (BoardCalibration, per camera intrinsics, extrinsics, detections, errors), stored as
-a Calibration and flagged against a strict threshold; a camera that never sees the board is named."""
+a Calibration and flagged against a strict threshold, compared with the true cameras (CalibrationAccuracy); a
+camera that never sees the board is named."""
 
 from __future__ import annotations
 
 import dataclasses
 
+import cv2
 import numpy as np
 import pytest
 
 from pose_pipeline.multicam.board_calibration import BoardNotFoundError
+from pose_pipeline.multicam.calibration import CameraModel, CameraSet
 from pose_pipeline.schema.multicam import (
     BoardCalibration,
     BoardCalibrationRequest,
     Calibration,
+    CalibrationAccuracy,
     calibration_flag,
+    compare_with_known,
+    insert_camera_set,
     insert_recording,
     store_board_calibration,
 )
@@ -66,6 +72,18 @@ def test_board_videos_calibrate_the_rig(db, tmp_path):
     assert "is above" in calibration_flag("board")
     store_board_calibration(key, "board-ok")  # the default threshold (1 px): usable as it is
     assert calibration_flag("board-ok") is None
+
+    # calibration error against the rig's true cameras (room frame, z up): the board calibration is in cam0's frame
+    truth = CameraSet(tuple(CameraModel(c.name, c.K, c.dist, cv2.Rodrigues(c.R)[0].ravel(), c.t, SIZE) for c in rig()),
+                      "synthetic room: z up, floor at z = 0")  # fmt: skip
+    insert_camera_set(truth, "true-rig", source="known")
+    accuracy_key = compare_with_known("board-ok", "true-rig", "rigid")
+    accuracy = (CalibrationAccuracy & accuracy_key).fetch1()
+    per_camera = (CalibrationAccuracy.Camera & accuracy_key).to_pandas()
+    assert "camera cam0's axes" in accuracy["description"] and "rigid fit" in accuracy["description"]
+    assert len(per_camera) == 4 and accuracy["max_position_error"] < 30 and accuracy["max_rotation_error"] < 0.5
+    assert accuracy["max_focal_error"] < 3 and accuracy["max_principal_point_error"] < 15
+    assert accuracy["max_position_error"] == pytest.approx(per_camera.position_error.max())
 
     # a camera that never sees the board: the job fails naming it, nothing stored
     grey = write([np.full((SIZE[1], SIZE[0], 3), 128, np.uint8)] * N_FRAMES, tmp_path / "grey.mp4")

@@ -1,5 +1,6 @@
-"""Calibration of a camera set from ChArUco board views, with aniposelib (board detection through OpenCV's aruco
-module, initial intrinsics and extrinsics, iterative bundle adjustment).
+"""Calibration of a camera set from ChArUco or checkerboard views, with aniposelib (board detection through
+OpenCV's aruco module or ``findChessboardCorners``, initial intrinsics and extrinsics, iterative bundle
+adjustment).
 
 Counted per camera: the frames where the board was found (at least ``min_corners`` corners); a camera with fewer
 than ``min_views`` is refused by name before anything is optimised, with the likely reasons when it never saw the
@@ -38,10 +39,46 @@ class BoardCalibration:
 
 
 def _aniposelib_board(spec: BoardSpec):
-    from aniposelib.boards import CharucoBoard
+    from aniposelib.boards import CharucoBoard, Checkerboard
 
+    if spec.kind == "checkerboard":  # aniposelib counts a checkerboard's inner corners
+        return Checkerboard(*spec.inner_corners, square_length=spec.square_length)
     return CharucoBoard(spec.squares_x, spec.squares_y, spec.square_length, spec.marker_length,
                         marker_bits=spec.marker_bits, dict_size=spec.dict_size)  # fmt: skip
+
+
+CHECKERBOARD_FLAGS = cv2.CALIB_CB_NORMALIZE_IMAGE + cv2.CALIB_CB_ADAPTIVE_THRESH + cv2.CALIB_CB_FAST_CHECK
+SUBPIXEL_CRITERIA = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 30, 0.01)
+
+
+def _detect(board, image: np.ndarray):
+    """(corners (n, 1, 2) float32, ids (n, 1)) of the board in a grey image, or (None, None). Checkerboards through
+    OpenCV here with aniposelib's flags: aniposelib's own ``Checkerboard.detect_image`` hands ``cornerSubPix`` the
+    array ``findChessboardCorners`` returns, which OpenCV 5 refuses ("Layout of the output array corners is
+    incompatible"); only a board found whole is kept."""
+    from aniposelib.boards import Checkerboard
+
+    if not isinstance(board, Checkerboard):
+        return board.detect_image(image)
+    found, corners = cv2.findChessboardCorners(image, board.get_size(), flags=CHECKERBOARD_FLAGS)
+    if not found or corners is None or len(corners) != len(board.ids):
+        return None, None
+    corners = cv2.cornerSubPix(image, np.ascontiguousarray(corners, np.float32).reshape(-1, 1, 2), (3, 3), (-1, -1),
+                               SUBPIXEL_CRITERIA)  # fmt: skip
+    return corners, board.ids.reshape(-1, 1).copy()
+
+
+def _never_found_reasons(spec: BoardSpec, min_corners: int) -> str:
+    """The likely reasons a camera never found the board."""
+    if spec.kind == "checkerboard":
+        columns, rows = spec.inner_corners
+        return (f"check the board size ({spec.squares_x} x {spec.squares_y} squares, so {columns} x {rows} inner "
+                "corners), that the whole board is in view (a checkerboard is found only when every inner corner "
+                "is visible), that a light margin surrounds its outer squares, and that squares are large enough "
+                "(about 10 pixels or more)")  # fmt: skip
+    return (f"check the board size ({spec.squares_x} x {spec.squares_y} squares), the dictionary ({spec.marker_bits}"
+            f"x{spec.marker_bits}, {spec.dict_size} markers), that at least {min_corners} corners are visible and "
+            "that markers are large enough (about 10 pixels or more)")  # fmt: skip
 
 
 def detect_board(frames: Iterable[np.ndarray], spec: BoardSpec, min_corners: int = 8) -> list[dict]:
@@ -51,7 +88,7 @@ def detect_board(frames: Iterable[np.ndarray], spec: BoardSpec, min_corners: int
     rows = []
     for index, frame in enumerate(frames):
         image = frame if frame.ndim == 2 else cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
-        corners, ids = board.detect_image(image)
+        corners, ids = _detect(board, image)
         if corners is not None and len(corners) >= min_corners:
             rows.append({"framenum": index, "corners": corners, "ids": ids})
     return board.fill_points_rows(rows)
@@ -72,13 +109,17 @@ def calibrate_board(views: dict[str, Iterable[np.ndarray]], sizes: dict[str, tup
     few = [name for name in names if detections[name] < min_views]
     if few:
         never = [name for name in few if detections[name] == 0]
-        reasons = (f"; never found by {', '.join(never)}: check the board size ({spec.squares_x} x {spec.squares_y} "
-                   f"squares), the dictionary ({spec.marker_bits}x{spec.marker_bits}, {spec.dict_size} markers), that "
-                   f"at least {min_corners} corners are visible and that markers are large enough (about 10 pixels "
-                   "or more)") if never else ""  # fmt: skip
+        reasons = f"; never found by {', '.join(never)}: {_never_found_reasons(spec, min_corners)}" if never else ""
         raise BoardNotFoundError(
             f"too few board views (fewer than {min_views} frames with {min_corners} corners or more): "
             + ", ".join(f"{name} {detections[name]}" for name in few) + reasons
+        )  # fmt: skip
+    groups = _camera_groups({name: {r["framenum"] for r in rows[name]} for name in names})
+    if len(groups) > 1:
+        raise BoardNotFoundError(
+            "the cameras fall into groups that never saw the board at the same time: "
+            + " | ".join(", ".join(group) for group in groups)
+            + "; show the board where cameras of different groups see it together (their views must overlap)"
         )  # fmt: skip
     board = _aniposelib_board(spec)
     group = CameraGroup.from_names(names)
@@ -97,6 +138,17 @@ def calibrate_board(views: dict[str, Iterable[np.ndarray]], sizes: dict[str, tup
     cameras = _in_reference_frame(group, names, reference or names[0])
     per_camera = {name: float(np.nanmedian(errors[i])) for i, name in enumerate(names)}
     return BoardCalibration(cameras, detections, per_camera, float(np.nanmedian(errors)))
+
+
+def _camera_groups(frames: dict[str, set[int]]) -> list[list[str]]:
+    """Cameras linked, directly or through others, by frames where both found the board (connected components)."""
+    groups: list[list[str]] = []
+    for name, seen in frames.items():
+        linked = [g for g in groups if any(seen & frames[other] for other in g)]
+        merged = [name] + [other for g in linked for other in g]
+        groups = [g for g in groups if g not in linked] + [merged]
+    order = list(frames)
+    return sorted((sorted(g, key=order.index) for g in groups), key=lambda g: order.index(g[0]))
 
 
 def _in_reference_frame(group, names: list[str], reference: str) -> CameraSet:
@@ -130,7 +182,7 @@ def floor_frame(cameras: CameraSet, views: dict[str, np.ndarray], spec: BoardSpe
             continue
         frame = views[name]
         image = frame if frame.ndim == 2 else cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
-        corners, ids = board.detect_image(image)
+        corners, ids = _detect(board, image)
         if corners is not None and len(corners) >= min_corners:
             pixels[c, ids.ravel()] = corners.reshape(-1, 2)
     seen = [name for c, name in enumerate(cameras.names) if np.isfinite(pixels[c]).any()]

@@ -5,8 +5,9 @@ Video ─► Recording (Manual; a part per camera, synchronisation checked from 
 Calibration (Manual; imported from anipose/Pose2Sim TOML or Qualisys .qca.txt; a part per camera)
 Recording × Calibration ─► RecordingCalibration (which calibration camera is each recording camera; sizes checked)
 Recording × TopDownPerson ─► Recording2D (which subject's 2D result of each camera; one person per recording)
-Recording × BoardCalibrationRequest ─► BoardCalibration (ChArUco board videos; `store_board_calibration` -> Calibration)
+Recording × BoardCalibrationRequest ─► BoardCalibration (board videos; `store_board_calibration` -> Calibration)
 Calibration ─► CalibrationAccept (Manual: who accepted a calibration flagged for its reprojection error, and why)
+Calibration × known Calibration ─► CalibrationAccuracyRequest ─► CalibrationAccuracy (position, rotation, focal, centre)
 Recording2D × RecordingCalibration ─► Triangulated3DMethod ─► Triangulated3D (frames × joints × 3, metres, world)
 Triangulated3D × RecordingGroundTruth ─► Triangulated3DAccuracy (position error in mm, overall and per joint)
 Triangulated3D × Reference3D (another tool's 3D, e.g. a .trc) ─► Triangulated3DComparison (mm per marker)
@@ -128,14 +129,14 @@ class CalibrationAccept(dj.Manual):
 
 @schema
 class BoardCalibrationRequest(dj.Manual):
-    """A request: calibrate the cameras of a recording of a ChArUco board (its synchronised board videos) with
-    this board and these detection settings (`pose_pipeline.multicam.board_calibration`)."""
+    """A request: calibrate the cameras of a recording of a ChArUco board or checkerboard (its synchronised board
+    videos) with this board and these detection settings (`pose_pipeline.multicam.board_calibration`)."""
 
     definition = """
     -> Recording
     board_request            : varchar(64)    # a name for the board and settings
     ---
-    board                    : json           # BoardSpec fields (squares, square/marker length in metres, dictionary)
+    board                    : json           # BoardSpec fields (kind, squares, square and marker side m, dictionary)
     min_views                : int16          # a camera with fewer frames showing the board is refused by name
     min_corners              : int16          # corners a detection needs
     frame_step               : int16          # every n-th frame is read
@@ -207,6 +208,67 @@ class BoardCalibration(dj.Computed):
               "rotation": c.rotation, "translation": c.translation, "width": c.size[0], "height": c.size[1],
               "detections": result.detections[c.name], "median_error": result.errors[c.name]}
              for i, c in enumerate(result.cameras.cameras)]
+        )  # fmt: skip
+
+
+@schema
+class CalibrationAccuracyRequest(dj.Manual):
+    """A request: compare one calibration with a known calibration of the same cameras (matched by name; e.g. a
+    synthetic scene's true cameras, or a motion-capture lab's), after one alignment of their world frames
+    (`pose_pipeline.multicam.calibration_error`: ``none``, ``rigid`` or ``similarity``)."""
+
+    definition = """
+    -> Calibration
+    -> Calibration.proj(reference_calibration="calibration")
+    alignment                : varchar(16)    # none, rigid, similarity
+    """
+
+
+@schema
+class CalibrationAccuracy(dj.Computed):
+    """How far one calibration's cameras are from the known ones, after aligning the world frames as requested:
+    mean and maximum over the cameras of the position (mm), rotation (degrees), focal length (% absolute) and
+    principal point (pixels) errors; the part holds each camera's."""
+
+    definition = """
+    -> CalibrationAccuracyRequest
+    ---
+    description              : varchar(512)   # the two world frames and how one was aligned to the other
+    scale                    : float64        # applied to the calibration (1 unless similarity)
+    alignment_residual       : float64        # mm, RMS distance of the camera centres after the alignment
+    mean_position_error      : float64        # mm
+    max_position_error       : float64        # mm
+    mean_rotation_error      : float64        # degrees
+    max_rotation_error       : float64        # degrees
+    mean_focal_error         : float64        # percent, of the absolute error
+    max_focal_error          : float64        # percent
+    mean_principal_point_error : float64      # pixels
+    max_principal_point_error  : float64      # pixels
+    """
+
+    class Camera(dj.Part):
+        """One camera's errors against its known model."""
+
+        definition = """
+        -> master
+        camera_name          : varchar(32)
+        ---
+        position_error       : float64    # mm, aligned centre to true centre
+        rotation_error       : float64    # degrees
+        focal_error          : float64    # percent, signed: (estimated / true - 1) x 100 of the mean of fx and fy
+        principal_point_error : float64   # pixels
+        """
+
+    def make(self, key):
+        from ..multicam.calibration_error import compare_calibrations
+
+        result = compare_calibrations(fetch_camera_set(key["calibration"]),
+                                      fetch_camera_set(key["reference_calibration"]), key["alignment"])  # fmt: skip
+        self.insert1({**key, "description": result.description[:512], "scale": result.scale,
+                      "alignment_residual": result.residual_mm, **result.overall()})  # fmt: skip
+        self.Camera.insert(
+            [{**key, "camera_name": c.name, "position_error": c.position_mm, "rotation_error": c.rotation_deg,
+              "focal_error": c.focal_percent, "principal_point_error": c.principal_point_px} for c in result.cameras]
         )  # fmt: skip
 
 
@@ -636,6 +698,27 @@ def import_calibration(path, calibration: str, *, world_frame: str | None = None
                              "source": cameras.metadata.get("source", "file"), "source_file": str(path)[:1024],
                              "source_sha256": sha256, "metadata": metadata})  # fmt: skip
         Calibration.Camera.insert([_camera_row(key, i, camera) for i, camera in enumerate(cameras.cameras)])
+    return key
+
+
+def insert_camera_set(cameras: CameraSet, calibration: str, *, source: str = "computed") -> dict:
+    """Store a camera set made in Python (e.g. a synthetic scene's true cameras, source ``known``) as the
+    `Calibration` ``calibration``, with its world frame and metadata."""
+    key = {"calibration": calibration}
+    metadata = {k: v for k, v in cameras.metadata.items() if k != "source"}
+    with Calibration.connection.transaction:
+        Calibration.insert1({**key, "world_frame": cameras.world_frame[:255], "source": source[:32],
+                             "metadata": metadata})  # fmt: skip
+        Calibration.Camera.insert([_camera_row(key, i, camera) for i, camera in enumerate(cameras.cameras)])
+    return key
+
+
+def compare_with_known(calibration: str, reference_calibration: str, alignment: str = "rigid") -> dict:
+    """Request and compute the `CalibrationAccuracy` of ``calibration`` against the known ``reference_calibration``
+    (alignments: `pose_pipeline.multicam.calibration_error`); returns its key."""
+    key = {"calibration": calibration, "reference_calibration": reference_calibration, "alignment": alignment}
+    CalibrationAccuracyRequest.insert1(key, skip_duplicates=True)
+    CalibrationAccuracy.populate(key)
     return key
 
 

@@ -1,8 +1,10 @@
-"""Rendered ChArUco board videos: a board moved through the space that calibrated cameras see, one video per camera.
+"""Rendered calibration board videos (ChArUco or checkerboard): a board moved through the space that calibrated
+cameras see, one video per camera.
 
-The board is planar: a pixel (u, v) of OpenCV's board image is the point (u, v, 0) * metres-per-pixel in the
-board's frame, so each camera's view is the board image warped by the homography K [r1 r2 t] diag(s, s, 1). A
-camera that sees the board from behind sees a grey back (no mirrored markers).
+The board is planar: a pixel (u, v) of the board's image (`BoardSpec.image`) is the point (u, v, 0) *
+metres-per-pixel in the board's frame (less a checkerboard's margin), so each camera's view is the board image
+warped by the homography K [r1 r2 t] diag(s, s, 1). A camera that sees the board from behind sees a grey back (no
+mirrored markers).
 """
 
 from __future__ import annotations
@@ -38,11 +40,11 @@ def board_poses(n_frames: int, center=(0.0, 0.0, 1.0), seed: int = 0) -> list[tu
 
 
 def render_board_views(camera: Camera, spec: BoardSpec, poses, pixels_per_metre: float = 2000.0) -> list[np.ndarray]:
-    """The board in ``poses`` as ``camera`` sees it: RGB frames on a mid-grey background."""
-    width_m, height_m = spec.squares_x * spec.square_length, spec.squares_y * spec.square_length
-    size = (round(width_m * pixels_per_metre), round(height_m * pixels_per_metre))
-    image = spec.opencv_board().generateImage(size, marginSize=0, borderBits=1)
-    metres = np.diag([1 / pixels_per_metre, 1 / pixels_per_metre, 1.0])
+    """The board in ``poses`` as ``camera`` sees it: RGB frames on a mid-grey background (the board frame's origin
+    is the top-left corner of its squares)."""
+    image = spec.image(pixels_per_metre)
+    offset = spec.image_offset_m  # the squares start here; the board's origin is their top-left corner
+    metres = np.array([[1 / pixels_per_metre, 0, -offset], [0, 1 / pixels_per_metre, -offset], [0, 0, 1.0]])
     frames = []
     for rotation, origin in poses:
         frame = np.full((camera.height, camera.width), 128, np.uint8)
