@@ -6,13 +6,14 @@ see `pose_pipeline.formats.Detections`); frames go in video order, and ``reset()
 
 - ``yolox_raw_onnx`` (default): YOLOX with the raw head, decoded here; the shipped YOLOX-Nano COCO (`yolox_raw`);
 - ``motion`` (no weights): background subtraction for static cameras such as lab videos (`motion`);
+- ``whole_frame`` (no weights): the whole frame, for single-animal arena videos (`whole_frame`);
 - ``yolox_onnx``, ``rtmdet_onnx``: mmdeploy ONNX exports on onnxruntime, weights from the manifest (`onnx`);
 - ``mmdet``: any MMDetection 3.x detector, if mmdet is installed (`mmdet`).
 
 Only OpenCV and numpy are imported here; onnxruntime, torch and mmdet load when a detector is built.
 """
 
-from . import mmdet, motion, onnx, yolox_raw
+from . import mmdet, motion, onnx, whole_frame, yolox_raw
 from .motion import MotionDetector
 from .onnx import OnnxPersonDetector
 from .yolox_raw import YoloxRawDetector
@@ -27,5 +28,6 @@ __all__ = [
     "mmdet",
     "motion",
     "onnx",
+    "whole_frame",
     "yolox_raw",
 ]
