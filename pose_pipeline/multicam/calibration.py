@@ -19,7 +19,6 @@ Files read and written:
 
 from __future__ import annotations
 
-import math
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -297,42 +296,10 @@ def _toml_value_ok(value) -> bool:
 
 
 def _dump_toml(tables: dict[str, dict]) -> str:
-    """A TOML document of tables holding numbers, strings, booleans and (nested) lists; floats written with
-    ``repr`` so they read back bit for bit."""
-    lines = []
-    for name, table in tables.items():
-        lines.append(f"[{_toml_key(name)}]")
-        for key, value in table.items():
-            lines.append(f"{_toml_key(key)} = {_toml_literal(value)}")
-        lines.append("")
-    return "\n".join(lines)
+    """A TOML document (tomli-w writes floats with ``repr``, so they read back bit for bit)."""
+    import tomli_w
 
-
-def _toml_key(key: str) -> str:
-    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else '"' + _escape(key) + '"'
-
-
-def _escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
-
-
-def _toml_literal(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | np.integer):
-        return str(int(value))
-    if isinstance(value, float | np.floating):
-        value = float(value)
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return repr(value)
-    if isinstance(value, str):
-        return '"' + _escape(value) + '"'
-    if isinstance(value, list | tuple | np.ndarray):
-        return "[" + ", ".join(_toml_literal(v) for v in value) + "]"
-    raise CalibrationError(f"cannot write {type(value).__name__} to TOML")
+    return tomli_w.dumps(tables)
 
 
 # ------------------------------------------------------------------------------------------------ Qualisys

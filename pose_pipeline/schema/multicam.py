@@ -26,7 +26,15 @@ import datajoint as dj
 import numpy as np
 
 from .. import multicam as _multicam  # noqa: F401 - registers the triangulation methods
-from ..multicam.calibration import CalibrationError, CameraModel, CameraSet, read_calibration
+from ..multicam.calibration import (
+    CalibrationError,
+    CameraModel,
+    CameraSet,
+    read_calibration,
+    write_anipose_toml,
+    write_pose2sim_toml,
+    write_qualisys,
+)
 from ..multicam.sync import check_synchronisation
 from ..registry import MethodCall
 from ..stages import TRIANGULATION
@@ -699,6 +707,22 @@ def import_calibration(path, calibration: str, *, world_frame: str | None = None
                              "source_sha256": sha256, "metadata": metadata})  # fmt: skip
         Calibration.Camera.insert([_camera_row(key, i, camera) for i, camera in enumerate(cameras.cameras)])
     return key
+
+
+CALIBRATION_WRITERS = {"anipose": write_anipose_toml, "pose2sim": write_pose2sim_toml, "qualisys": write_qualisys}
+
+
+def export_calibration(calibration: str, path, fmt: str = "anipose") -> Path:
+    """Write the stored calibration ``calibration`` as ``fmt`` (`CALIBRATION_WRITERS`: an anipose/aniposelib TOML
+    that ``CameraGroup.load`` reads, a Pose2Sim ``Calib.toml``, a Qualisys ``.qca.txt``); returns the path. The
+    world frame and metadata travel in the TOML files' ``[metadata]``."""
+    if fmt not in CALIBRATION_WRITERS:
+        raise ValueError(f"unknown calibration format {fmt!r}; known: {sorted(CALIBRATION_WRITERS)}")
+    if not Calibration & {"calibration": calibration}:
+        raise RecordingError(f"no calibration {calibration!r} is stored")
+    path = Path(path)
+    CALIBRATION_WRITERS[fmt](fetch_camera_set(calibration), path)
+    return path
 
 
 def insert_camera_set(cameras: CameraSet, calibration: str, *, source: str = "computed") -> dict:
