@@ -1,0 +1,104 @@
+"""The skeleton model's regimes through the tables: one small rendered 4-camera walker, its 2D keypoints read by
+the project's synthetic_pose model in each view, triangulated by dlt and fitted by the full skeleton model, all
+compared with the scene's 3D joints by one query."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("jax")
+
+N_FRAMES = 8
+SIZE = (320, 240)
+EYES = ((4.5, -1.5, 1.8), (1.5, 4.5, 2.2), (-4.5, 1.0, 1.6), (-1.0, -4.5, 2.4))
+WORLD = "synthetic scene: z up, floor at z = 0"
+# small settings: JAX compiles each regime once per process, which is most of this module's time
+FAST = {"anatomy_frames": 3, "anatomy_iterations": 60}
+
+
+@pytest.fixture(scope="module")
+def recording(backend, tmp_path_factory):
+    """The recording with its calibration, 2D and ground truth stored; dropped afterwards."""
+    import cv2
+
+    from pose_pipeline.multicam.calibration import CameraModel, CameraSet, write_anipose_toml
+    from pose_pipeline.schema.keypoints import TopDownMethod, TopDownPerson
+    from pose_pipeline.schema.multicam import (
+        Calibration,
+        Recording,
+        RecordingGroundTruth,
+        attach_calibration,
+        import_calibration,
+        insert_recording,
+        insert_recording_2d,
+    )
+    from pose_pipeline.schema.tracking import PersonBbox, TrackingBbox, TrackingBboxMethod, annotate, auto_annotate
+    from pose_pipeline.schema.video import Video, VideoInfo, insert_local_video
+    from pose_pipeline.synthetic.camera import Camera
+    from pose_pipeline.synthetic.scene import PersonSpec, SceneConfig, render_scene
+
+    folder = tmp_path_factory.mktemp("skeleton_stage")
+    rig = [Camera.look_at(eye, (0.0, 0.0, 0.9), *SIZE, vertical_fov_deg=38.0, name=f"cam{i}")
+           for i, eye in enumerate(EYES)]  # fmt: skip
+    person = PersonSpec(start=(-0.2, -0.15), heading=0.6, speed=1.0)
+    videos = {}
+    try:
+        for camera in rig:
+            config = SceneConfig(*SIZE, fps=30.0, n_frames=N_FRAMES, people=(person,), camera=camera,
+                                 noise_sigma=1.0, seed=7)  # fmt: skip
+            truth = render_scene(config, folder / f"{camera.name}.mp4")
+            key = insert_local_video(folder / f"{camera.name}.mp4", "skeleton")
+            VideoInfo.populate(key)
+            tracking = {**key, "tracking_method": "bytetrack", "detector": "motion"}
+            TrackingBboxMethod.insert1(tracking)
+            TrackingBbox.populate(key)
+            tracking = TrackingBboxMethod.request_key(tracking)
+            if not auto_annotate(tracking)["annotated"]:
+                ids, counts = np.unique(TrackingBbox.tracks(tracking).track_id, return_counts=True)
+                annotate(tracking, 0, [int(ids[np.argmax(counts)])], annotator="test script")
+            subject = {**tracking, "subject_id": 0}
+            PersonBbox.populate(subject)
+            TopDownMethod.insert1({**subject, "top_down_method": "synthetic_pose"})
+            TopDownPerson.populate(subject)
+            videos[camera.name] = key
+        cameras = CameraSet(tuple(CameraModel(c.name, c.K, c.dist, cv2.Rodrigues(c.R)[0].ravel(), c.t,
+                                              (c.width, c.height)) for c in rig), world_frame=WORLD)  # fmt: skip
+        write_anipose_toml(cameras, folder / "calibration.toml")
+        rec = insert_recording("lab", "walk", videos)
+        import_calibration(folder / "calibration.toml", "rig")
+        pair = attach_calibration(rec, "rig")
+        two_d = insert_recording_2d(rec, "synthetic_pose", "synthetic_pose")
+        RecordingGroundTruth.insert1({**rec, "keypoints_3d": truth.joints3d[:, 0], "joint_set": "COCO-17",
+                                      "world_frame": WORLD, "source": "the scene"})  # fmt: skip
+        yield {**two_d, **pair}, truth.joints3d[:, 0]
+    finally:
+        for table in (Recording, Calibration, Video & {"video_project": "skeleton"}):
+            table.delete(prompt=False)
+
+
+def test_regimes_beside_triangulation_compared_by_one_query(recording):
+    from pose_pipeline.schema.multicam import Triangulated3D, Triangulated3DAccuracy, Triangulated3DMethod
+
+    request, _ = recording
+    Triangulated3DMethod.insert1({**request, "triangulation_method": "dlt", "params": {"min_confidence": 0.3}})
+    Triangulated3DMethod.insert1({**request, "triangulation_method": "acm_full",
+                                  "params": {**FAST, "em_iterations": 1}})  # fmt: skip
+    Triangulated3D.populate(request)
+    Triangulated3DAccuracy.populate(request)
+
+    # one query: every method's accuracy on this recording
+    table = (Triangulated3DAccuracy & request).to_pandas().reset_index().set_index("triangulation_method")
+    assert sorted(table.index) == ["acm_full", "dlt"]
+    full = (Triangulated3D & request & {"triangulation_method": "acm_full"}).fetch1()
+    assert full["keypoints_3d"].shape == (N_FRAMES, 17, 3) and full["joint_set"] == "COCO-17"
+    assert full["camera_names"] == ["cam0", "cam1", "cam2", "cam3"]
+    assert full["provenance"]["methods"][0]["method"] == "acm_full"
+    # the model places every joint of every frame the subject is seen in, also where one camera or none saw it
+    seen = np.isfinite(full["keypoints_3d"]).all(axis=-1)
+    assert seen[1:].all() and (table.loc["acm_full", "num_missing"] <= table.loc["dlt", "num_missing"])
+    # a skeleton cannot stretch: its bones vary far less than triangulated ones
+    assert table.loc["acm_full", "bone_cv"] < 0.5 * table.loc["dlt", "bone_cv"], table.bone_cv
+    # synthetic_pose takes the far leg for the near one in some views (see test_multicam_stage): dlt's median is
+    # about 7 cm here; the skeleton fitted to the same detections lands as close
+    assert table.loc["acm_full", "median_error"] < 1.3 * table.loc["dlt", "median_error"] + 10, table.median_error
