@@ -13,8 +13,6 @@ N_FRAMES = 8
 SIZE = (320, 240)
 EYES = ((4.5, -1.5, 1.8), (1.5, 4.5, 2.2), (-4.5, 1.0, 1.6), (-1.0, -4.5, 2.4))
 WORLD = "synthetic scene: z up, floor at z = 0"
-# small settings: JAX compiles each regime once per process, which is most of this module's time
-FAST = {"anatomy_frames": 3, "anatomy_iterations": 60}
 
 
 @pytest.fixture(scope="module")
@@ -79,11 +77,19 @@ def recording(backend, tmp_path_factory):
 
 def test_regimes_beside_triangulation_compared_by_one_query(recording):
     from pose_pipeline.schema.multicam import Triangulated3D, Triangulated3DAccuracy, Triangulated3DMethod
+    from pose_pipeline.schema.skeleton_model import SubjectAnatomy, learn_subject_anatomy
 
     request, _ = recording
+    # the walker's anatomy learned once from the recording's own detections, stored, and used by the regime
+    learn_subject_anatomy("walker", request, "human_coco17", frames=3, max_iter=60)
+    anatomy = (SubjectAnatomy & {"subject": "walker"}).fetch1()
+    assert anatomy["skeleton"] == "human_coco17" and len(anatomy["frames"]) == 3 and anatomy["rms_px"] < 20
+    assert anatomy["source"]["two_d"] == "synthetic_pose" and anatomy["bone_lengths"].shape == (15,)
+    thigh = anatomy["bone_lengths"][4]  # hip - knee
+    assert 0.3 < thigh < 0.6, anatomy["bone_lengths"]
     Triangulated3DMethod.insert1({**request, "triangulation_method": "dlt", "params": {"min_confidence": 0.3}})
     Triangulated3DMethod.insert1({**request, "triangulation_method": "acm_full",
-                                  "params": {**FAST, "em_iterations": 1}})  # fmt: skip
+                                  "params": {"anatomy": "walker", "em_iterations": 1}})  # fmt: skip
     Triangulated3D.populate(request)
     Triangulated3DAccuracy.populate(request)
 
