@@ -75,23 +75,33 @@ def recording(backend, tmp_path_factory):
             table.delete(prompt=False)
 
 
-def test_regimes_beside_triangulation_compared_by_one_query(recording):
+@pytest.fixture(scope="module")
+def populated(recording):
+    """The walker's anatomy learned and stored, then dlt and the full model on the same detections."""
     from pose_pipeline.schema.multicam import Triangulated3D, Triangulated3DAccuracy, Triangulated3DMethod
-    from pose_pipeline.schema.skeleton_model import SubjectAnatomy, learn_subject_anatomy
+    from pose_pipeline.schema.skeleton_model import learn_subject_anatomy
 
     request, _ = recording
     # the walker's anatomy learned once from the recording's own detections, stored, and used by the regime
     learn_subject_anatomy("walker", request, "human_coco17", frames=3, max_iter=60)
-    anatomy = (SubjectAnatomy & {"subject": "walker"}).fetch1()
-    assert anatomy["skeleton"] == "human_coco17" and len(anatomy["frames"]) == 3 and anatomy["rms_px"] < 20
-    assert anatomy["source"]["two_d"] == "synthetic_pose" and anatomy["bone_lengths"].shape == (15,)
-    thigh = anatomy["bone_lengths"][4]  # hip - knee
-    assert 0.3 < thigh < 0.6, anatomy["bone_lengths"]
     Triangulated3DMethod.insert1({**request, "triangulation_method": "dlt", "params": {"min_confidence": 0.3}})
     Triangulated3DMethod.insert1({**request, "triangulation_method": "acm_full",
                                   "params": {"anatomy": "walker", "em_iterations": 1}})  # fmt: skip
     Triangulated3D.populate(request)
     Triangulated3DAccuracy.populate(request)
+    return request
+
+
+def test_regimes_beside_triangulation_compared_by_one_query(populated):
+    from pose_pipeline.schema.multicam import Triangulated3D, Triangulated3DAccuracy
+    from pose_pipeline.schema.skeleton_model import SubjectAnatomy
+
+    request = populated
+    anatomy = (SubjectAnatomy & {"subject": "walker"}).fetch1()
+    assert anatomy["skeleton"] == "human_coco17" and len(anatomy["frames"]) == 3 and anatomy["rms_px"] < 20
+    assert anatomy["source"]["two_d"] == "synthetic_pose" and anatomy["bone_lengths"].shape == (15,)
+    thigh = anatomy["bone_lengths"][4]  # hip - knee
+    assert 0.3 < thigh < 0.6, anatomy["bone_lengths"]
 
     # one query: every method's accuracy on this recording
     table = (Triangulated3DAccuracy & request).to_pandas().reset_index().set_index("triangulation_method")
@@ -108,3 +118,40 @@ def test_regimes_beside_triangulation_compared_by_one_query(recording):
     # synthetic_pose takes the far leg for the near one in some views (see test_multicam_stage): dlt's median is
     # about 7 cm here; the skeleton fitted to the same detections lands as close
     assert table.loc["acm_full", "median_error"] < 1.3 * table.loc["dlt", "median_error"] + 10, table.median_error
+
+
+def test_validation_measures_and_compares_with_the_full_model(populated):
+    from scipy.stats import ks_2samp
+
+    from pose_pipeline.schema.skeleton_model import ErrorThreshold, RegimeValidation, regime_validation
+    from pose_pipeline.skeleton_model.figures import regime_histograms
+
+    request = populated
+    ErrorThreshold.insert1({"error_threshold": "10cm", "threshold_mm": 100.0})
+    RegimeValidation.populate(request)
+    frame = regime_validation(request)
+    assert len(frame) == 4 and set(frame.triangulation_method) == {"dlt", "acm_full"}  # x two thresholds
+    for row in frame.itertuples():
+        assert row.num_points == len(row.errors) and row.share_above == pytest.approx(
+            (row.errors > row.threshold_mm).mean()
+        )
+        assert row.speed_p95 >= row.speed_median > 0 and len(row.speeds) > 0
+    four = frame[frame.error_threshold == "4cm"].set_index("triangulation_method")
+    ten = frame[frame.error_threshold == "10cm"].set_index("triangulation_method")
+    assert (ten.share_above <= four.share_above).all()
+    # a skeleton with a temporal model moves more smoothly than independent per-frame triangulations
+    assert four.loc["acm_full", "acceleration_p95"] < four.loc["dlt", "acceleration_p95"], four.acceleration_p95
+    # dlt's errors against the full model's: one-sided KS, as the study reports
+    [compared] = (RegimeValidation.AgainstFull & request & {"triangulation_method": "dlt",
+                                                            "error_threshold": "4cm"}).to_dicts()  # fmt: skip
+    expected = ks_2samp(four.loc["dlt", "errors"], four.loc["acm_full", "errors"], alternative="less")
+    assert compared["ks_statistic"] == pytest.approx(expected.statistic) and 0 <= compared["p_value"] <= 1
+    assert compared["full_share_above"] == pytest.approx(four.loc["acm_full", "share_above"])
+    assert not RegimeValidation.AgainstFull & {"triangulation_method": "acm_full"}  # not against itself
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    figure = regime_histograms(frame[frame.error_threshold == "4cm"])
+    assert [a.get_xlabel() for a in figure.axes] == ["position error (mm)", "joint speed (m/s)"]
+    assert len(figure.axes[0].get_legend().get_texts()) == 2

@@ -6,6 +6,10 @@ Skeleton (Lookup: one row per definition; the built-in rat, mouse and human_coco
 Skeleton + a recording's 2D and calibration ─► SubjectAnatomy (bone lengths and marker offsets of one subject,
 learned from a recording's detections by `learn_subject_anatomy`)
 
+Triangulated3D × RecordingGroundTruth × ErrorThreshold ─► RegimeValidation (the study's measures per 3D result,
+its errors compared with the full model's by a one-sided Kolmogorov-Smirnov test; `regime_validation` gives them
+as one pandas frame, `pose_pipeline.skeleton_model.figures.regime_histograms` draws the study's figure)
+
 The regimes (``acm_*`` methods of `pose_pipeline.schema.multicam.Triangulated3D`) read both through the
 ``skeleton`` and ``skeleton_anatomy`` resolvers, so every worker process sees the same definitions.
 """
@@ -19,7 +23,7 @@ from .. import resolvers
 from ..skeleton_model.definitions import BUILTIN, SkeletonDefinition, SkeletonDefinitionError
 from ..skeleton_model.methods import ANATOMY, SKELETON, StoredAnatomy
 from . import codecs as _codecs  # noqa: F401 - registers <array>
-from .multicam import triangulation_inputs
+from .multicam import Recording, RecordingError, RecordingGroundTruth, Triangulated3D, triangulation_inputs
 
 STAGE = "skeleton"
 schema = dj.Schema()
@@ -145,6 +149,123 @@ def learn_subject_anatomy(subject: str, key: dict, skeleton: str = "human_coco17
            "frames": np.asarray(chosen, np.int64), "rms_px": float(fit.rms_px)}  # fmt: skip
     SubjectAnatomy.insert1(row)
     return {"subject": subject}
+
+
+@schema
+class ErrorThreshold(dj.Lookup):
+    """One threshold above which a joint-position error counts as large (the study: 4 cm on rats)."""
+
+    definition = """
+    error_threshold          : varchar(32)
+    ---
+    threshold_mm             : float64
+    """
+    contents = (("4cm", 40.0),)
+
+
+@schema
+class RegimeValidation(dj.Computed):
+    """One 3D result of a recording with ground truth (a skeleton regime or a triangulation) measured as the study
+    does: the share of (frame, joint) position errors above the threshold, the errors and the joints' speeds and
+    accelerations (summaries, and the values for histograms); the part compares its errors with each full-model
+    (``acm_full``) result of the same detections by a one-sided Kolmogorov-Smirnov test."""
+
+    definition = """
+    -> Triangulated3D
+    -> RecordingGroundTruth
+    -> ErrorThreshold
+    ---
+    num_points               : int32      # (frame, joint) points with both ground truth and a result
+    share_above=null         : float64    # share of those whose error is above the threshold
+    median_error=null        : float64    # mm
+    p95_error=null           : float64    # mm
+    errors                   : <blob>     # (num_points,) float32 mm, the errors compared
+    speed_median=null        : float64    # m/s over (frame, joint) of the result
+    speed_p95=null           : float64
+    true_speed_p95=null      : float64    # m/s, the same of the ground truth
+    acceleration_median=null : float64    # m/s^2
+    acceleration_p95=null    : float64
+    true_acceleration_p95=null : float64
+    speeds                   : <blob>     # float32 m/s, the result's joint speeds between consecutive frames
+    """
+
+    class AgainstFull(dj.Part):
+        """This result's errors against one full-model result's on the same recording, 2D and calibration:
+        ``scipy.stats.ks_2samp(these, full, alternative="less")``, whose alternative is that these errors are
+        larger (their distribution function lies below the full model's)."""
+
+        definition = """
+        -> master
+        full_params_hash     : char(32)   # the acm_full request (triangulation_params_hash) compared with
+        ---
+        ks_statistic         : float64
+        p_value              : float64
+        full_share_above=null : float64   # the full model's share above the threshold, for reading beside
+        """
+
+    @property
+    def key_source(self):
+        truth = RecordingGroundTruth.proj(gt_joint_set="joint_set")
+        return (Triangulated3D * truth & "joint_set = gt_joint_set").proj() * ErrorThreshold.proj()
+
+    def make(self, key):
+        from scipy.stats import ks_2samp
+
+        from ..skeleton_model.validation import motion
+        from . import nan_to_null
+
+        threshold = (ErrorThreshold & key).fetch1("threshold_mm")
+        fps = (Recording & key).fetch1("fps")
+        errors = self._errors(key)
+        points = (Triangulated3D & key).fetch1("keypoints_3d").astype(float)
+        truth = (RecordingGroundTruth & key).fetch1("keypoints_3d").astype(float)
+        speeds, accelerations = motion(points, fps)
+        true_speeds, true_accelerations = motion(truth, fps)
+
+        def pick(values, q):
+            return float(np.percentile(values, q)) if values.size else np.nan
+
+        row = {
+            "share_above": float((errors > threshold).mean()) if errors.size else np.nan,
+            "median_error": pick(errors, 50), "p95_error": pick(errors, 95),
+            "speed_median": pick(speeds, 50), "speed_p95": pick(speeds, 95), "true_speed_p95": pick(true_speeds, 95),
+            "acceleration_median": pick(accelerations, 50), "acceleration_p95": pick(accelerations, 95),
+            "true_acceleration_p95": pick(true_accelerations, 95),
+        }  # fmt: skip
+        self.insert1({**key, **nan_to_null(row), "num_points": int(errors.size), "errors": errors.astype(np.float32),
+                      "speeds": speeds.astype(np.float32)})  # fmt: skip
+        same = {k: key[k] for k in ("recording_project", "recording", "two_d", "calibration")}
+        comparisons = []
+        for full in (Triangulated3D & same & {"triangulation_method": "acm_full"}).proj().to_dicts():
+            if full["triangulation_params_hash"] == key["triangulation_params_hash"] or not errors.size:
+                continue
+            full_errors = self._errors({**key, **full})
+            if not full_errors.size:
+                continue
+            test = ks_2samp(errors, full_errors, alternative="less")
+            comparisons.append({**key, "full_params_hash": full["triangulation_params_hash"],
+                                "ks_statistic": float(test.statistic), "p_value": float(test.pvalue),
+                                "full_share_above": float((full_errors > threshold).mean())})  # fmt: skip
+        self.AgainstFull.insert(comparisons)
+
+    @staticmethod
+    def _errors(key) -> np.ndarray:
+        from ..skeleton_model.validation import position_errors
+
+        points, frame = (Triangulated3D & key).fetch1("keypoints_3d", "world_frame")
+        truth, truth_frame = (RecordingGroundTruth & key).fetch1("keypoints_3d", "world_frame")
+        if truth_frame != frame:
+            raise RecordingError(f"ground truth is in {truth_frame!r}, the result in {frame!r}: not comparable")
+        return position_errors(points, truth)
+
+
+def regime_validation(restriction=None):
+    """`RegimeValidation` rows with their threshold and each method's parameters, one query, as a pandas frame
+    (one row per 3D result and threshold): the input of `pose_pipeline.skeleton_model.figures.regime_histograms`."""
+    from .multicam import Triangulated3DMethod
+
+    query = RegimeValidation * ErrorThreshold * Triangulated3DMethod.proj("params")
+    return (query & (restriction or {})).to_pandas().reset_index()
 
 
 resolvers.register_resolver(SKELETON, load_skeleton)
