@@ -154,4 +154,4 @@ def test_validation_measures_and_compares_with_the_full_model(populated):
     matplotlib.use("Agg")
     figure = regime_histograms(frame[frame.error_threshold == "4cm"])
     assert [a.get_xlabel() for a in figure.axes] == ["position error (mm)", "joint speed (m/s)"]
-    assert len(figure.axes[0].get_legend().get_texts()) == 2
+    assert len(figure.axes[1].get_legend().get_texts()) == 2
