@@ -17,6 +17,7 @@ from pose_pipeline.skeleton_model import definitions as d
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.all_backends  # the checksum must survive each server's JSON type
 def test_built_in_skeletons_are_stored_and_read_back(db):
     from pose_pipeline import resolvers
     from pose_pipeline.schema.skeleton_model import Skeleton, load_skeleton
@@ -33,6 +34,7 @@ def test_built_in_skeletons_are_stored_and_read_back(db):
         resolvers.resolve("skeleton", "horse")
 
 
+@pytest.mark.all_backends
 def test_a_user_definition_is_validated_and_never_redefined(db):
     from pose_pipeline.schema.skeleton_model import Skeleton, SkeletonConflictError, insert_skeleton
 
