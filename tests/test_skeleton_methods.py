@@ -51,3 +51,11 @@ def test_outlier_detections_are_found_by_ransac():
     found = m.ransac_outliers(cameras, keypoints, order, 0.3)  # (frames, cameras, markers)
     bad = np.moveaxis(bad, 0, 1)
     assert found[bad].mean() > 0.8 and found[~bad].mean() < 0.01
+
+
+def test_a_recording_without_usable_detections_is_refused():
+    cameras = ring_of_cameras(3)
+    keypoints, _ = observe(cameras, walker(4))
+    keypoints[..., 2] = 0.1  # every detection below min_confidence
+    with pytest.raises(m.SkeletonMethodError, match="skeleton 'human_coco17': no frame has a marker seen by two"):
+        TRIANGULATION.build("acm_full")(cameras, keypoints, "COCO-17")
