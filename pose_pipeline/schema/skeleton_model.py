@@ -95,9 +95,15 @@ def insert_skeleton(definition: SkeletonDefinition | dict | str) -> str:
 
 
 def store_built_in() -> None:
-    """Store the built-in skeletons (rat, mouse, human_coco17) where missing."""
+    """Store the built-in skeletons (rat, mouse, human_coco17) where missing. A built-in name stored with another
+    definition (by an older pose_pipeline) is kept, with a warning: results already made used the stored one."""
+    import logging
+
     for make in BUILTIN.values():
-        insert_skeleton(make())
+        try:
+            insert_skeleton(make())
+        except SkeletonConflictError as error:
+            logging.getLogger(__name__).warning("%s; the stored definition stays in use", error)
 
 
 def load_skeleton(name: str) -> SkeletonDefinition:
