@@ -92,3 +92,21 @@ def test_another_process_reads_skeletons_and_anatomies(db):
 
     with pytest.raises(m.SkeletonMethodError, match="anatomy 'p1' was learned for skeleton 'human_coco17'"):
         m.resolve_anatomy("p1", d.human_coco17(height_m=1.9))
+
+
+def test_a_changed_built_in_keeps_the_stored_definition(db, caplog):
+    from pose_pipeline.schema.skeleton_model import Skeleton, insert_skeleton, store_built_in
+
+    mouse = {"skeleton": "mouse"}
+    old = d.mouse().definition()
+    old["source"] = "an older pose_pipeline"
+    (Skeleton & mouse).delete(prompt=False)
+    insert_skeleton(old)
+    try:
+        store_built_in()  # activation does this: it must not fail
+        assert "skeleton 'mouse' is stored with another definition" in caplog.text
+        assert (Skeleton & mouse).fetch1("source") == "an older pose_pipeline"
+    finally:
+        (Skeleton & mouse).delete(prompt=False)
+        store_built_in()
+    assert (Skeleton & mouse).fetch1("sha256") == d.mouse().sha256()
