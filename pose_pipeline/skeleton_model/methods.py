@@ -7,9 +7,11 @@ are the 2D joint set's joints (same names; the result is in the joint set's orde
 ``min_confidence`` are masked. The skeleton is read through the ``skeleton`` resolver (the database's `Skeleton`
 table once the schema is active), else from the built-in definitions. The subject's anatomy is the stored one named
 ``anatomy`` (resolver ``skeleton_anatomy``), or, with ``anatomy`` empty, learned from the detections themselves
-(`learn_from_detections`: the ``anatomy_frames`` frames with the most confident detections). The result holds
-the model's marker positions in every frame, also where fewer than two cameras saw a marker (``cameras_used``
-then says so); the reprojection error is over the cameras whose detection was used.
+(`learn_from_detections`: the ``anatomy_frames`` frames with the most markers seen by two cameras; not stored,
+`pose_pipeline.schema.skeleton_model.learn_subject_anatomy` stores one). The result holds the model's marker
+positions in every frame from the first to the last with a marker seen by two cameras, also where fewer than two
+cameras saw a marker (``cameras_used`` then says so); the reprojection error is over the cameras whose detection
+was used.
 
 Wrappers are pure: no schema import; JAX is imported when a method runs, not when it is registered.
 """
@@ -21,10 +23,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..formats import WorldKeypoints3D
+from ..resolvers import SKELETON, SKELETON_ANATOMY
 from ..stages import TRIANGULATION
 
-SKELETON = "skeleton"  # resolver kind: name -> SkeletonDefinition
-ANATOMY = "skeleton_anatomy"  # resolver kind: name -> StoredAnatomy
+ANATOMY = SKELETON_ANATOMY
 
 REGIME_OF_METHOD = {
     "acm_full": "full_model",
