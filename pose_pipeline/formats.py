@@ -224,13 +224,15 @@ class WorldKeypoints3D:
     """3D keypoints of one subject triangulated from several calibrated cameras: ``keypoints`` (frames x joints x
     3) metres in the calibration's world frame, NaN where not triangulated; ``reprojection_error`` (frames x
     joints) mean pixel distance over the cameras used; ``cameras_used`` (frames x joints x cameras) bool, cameras
-    in the order of ``camera_names``."""
+    in the order of ``camera_names``. ``model_based``: the points come from a model fitted to the detections (the
+    skeleton model's regimes), which places a joint also where fewer than two cameras saw it."""
 
     keypoints: np.ndarray
     reprojection_error: np.ndarray
     cameras_used: np.ndarray
     joint_set: str
     camera_names: tuple[str, ...]
+    model_based: bool = False
 
     def validate(self, n_frames: int | None = None) -> None:
         joints = get_joint_set(self.joint_set)
@@ -245,7 +247,7 @@ class WorldKeypoints3D:
         finite = self.keypoints[np.isfinite(self.keypoints)]
         _check(finite.size == 0 or float(np.abs(finite).max()) < 1000, "3D keypoints must be metres (|x| < 1000)")
         triangulated = np.isfinite(self.keypoints).all(axis=-1)
-        _check(bool(np.all(self.cameras_used[triangulated].sum(axis=-1) >= 2)),
+        _check(self.model_based or bool(np.all(self.cameras_used[triangulated].sum(axis=-1) >= 2)),
                "every triangulated point needs at least two cameras used")  # fmt: skip
 
 

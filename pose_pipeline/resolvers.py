@@ -18,6 +18,8 @@ from typing import Any
 JOINT_SET = "joint_set"  # name -> pose_pipeline.skeletons.JointSet
 DLC_MODEL = "dlc_model"  # name -> StoredModel (DeepLabCut: pytorch_config.yaml and snapshot)
 IMPORTED_FILE = "imported_file"  # sha256 -> StoredFile (a result file imported from another tool)
+SKELETON = "skeleton"  # name -> pose_pipeline.skeleton_model.definitions.SkeletonDefinition
+SKELETON_ANATOMY = "skeleton_anatomy"  # subject -> pose_pipeline.skeleton_model.methods.StoredAnatomy
 
 _resolvers: dict[str, Callable[[str], Any]] = {}
 

@@ -24,7 +24,7 @@ from .. import database
 
 # Stage modules in dependency order; later issues append theirs.
 STAGE_MODULES = ("joint_sets", "video", "tracking", "keypoints", "imports", "overlays", "lifting", "smpl", "multicam",
-                 "dlc_data", "dlc_training", "dlc_models", "dlc_report")  # fmt: skip
+                 "skeleton_model", "dlc_data", "dlc_training", "dlc_models", "dlc_report")  # fmt: skip
 
 # The columns of every method Lookup table; ``{name}`` is the table's name attribute (see `sync_lookup`).
 LOOKUP_DEFINITION = """

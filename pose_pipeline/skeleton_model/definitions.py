@@ -35,6 +35,10 @@ SPINE_LIMITS = ((-90.0, 90.0), (-90.0, 90.0), FIXED)  # the study's assumption f
 ALL_FIXED = (FIXED, FIXED, FIXED)
 
 
+def _number(value) -> float:
+    return float(value) + 0.0  # -0.0 + 0.0 is 0.0
+
+
 def _bound(value):
     return float(value) if np.ndim(value) == 0 else tuple(float(v) for v in value)
 
@@ -87,20 +91,24 @@ class SkeletonDefinition:
 
     # ---- plain data ----
     def definition(self) -> dict:
-        """The definition as plain JSON-able data (what the database stores)."""
+        """The definition as plain JSON-able data (what the database stores); -0.0 is written 0.0, which a
+        database's JSON type (PostgreSQL jsonb) would make of it anyway, so the checksum survives the round trip."""
         return {
             "name": self.name,
             "joints": [
                 {
                     "name": j.name,
                     "parent": j.parent,
-                    "rest": [float(v) for v in j.rest],
+                    "rest": [_number(v) for v in j.rest],
                     "limits": None
                     if j.limits is None
-                    else [None if a is None else [float(v) for v in a] for a in j.limits],
+                    else [None if a is None else [_number(v) for v in a] for a in j.limits],
                     "length_bounds": None
                     if j.length_bounds is None
-                    else [float(j.length_bounds[0]), None if j.length_bounds[1] is None else float(j.length_bounds[1])],
+                    else [
+                        _number(j.length_bounds[0]),
+                        None if j.length_bounds[1] is None else _number(j.length_bounds[1]),
+                    ],
                 }
                 for j in self.joints
             ],
@@ -108,8 +116,10 @@ class SkeletonDefinition:
                 {
                     "name": m.name,
                     "joint": m.joint,
-                    "offset": [float(v) for v in m.offset],
-                    "offset_bound": m.offset_bound if np.ndim(m.offset_bound) == 0 else list(m.offset_bound),
+                    "offset": [_number(v) for v in m.offset],
+                    "offset_bound": _number(m.offset_bound)
+                    if np.ndim(m.offset_bound) == 0
+                    else [_number(v) for v in m.offset_bound],
                 }
                 for m in self.markers
             ],

@@ -71,8 +71,22 @@ class KinematicModel:
         return np.isfinite(self.low)
 
 
+_COMPILED: dict[tuple[str, bool], KinematicModel] = {}
+
+
 def compile_model(skeleton: SkeletonDefinition, relax: bool = False) -> KinematicModel:
-    """Arrays for `forward`. ``relax``: drop all angle limits but fixed axes (the study's unconstrained regimes)."""
+    """Arrays for `forward`. ``relax``: drop all angle limits but fixed axes (the study's unconstrained regimes).
+    The same definition (by checksum) gives the same model object in a process, so the functions JAX compiled
+    for it (cached per model) are reused by every later fit, e.g. the next recording a worker takes."""
+    key = (skeleton.sha256(), bool(relax))
+    if key not in _COMPILED:
+        if len(_COMPILED) >= 32:
+            _COMPILED.pop(next(iter(_COMPILED)))
+        _COMPILED[key] = _compile_model(skeleton, bool(relax))
+    return _COMPILED[key]
+
+
+def _compile_model(skeleton: SkeletonDefinition, relax: bool) -> KinematicModel:
     vectors = skeleton.rest_vectors()
     lengths = np.linalg.norm(vectors, axis=1, keepdims=True)
     directions = np.divide(vectors, lengths, out=np.zeros_like(vectors), where=lengths > 0)
