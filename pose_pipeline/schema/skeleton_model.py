@@ -209,6 +209,21 @@ class RegimeValidation(dj.Computed):
         full_share_above=null : float64   # the full model's share above the threshold, for reading beside
         """
 
+    class SinceDetection(dj.Part):
+        """The error on points no two cameras detected, by the time since their last detection (frames
+        ``frames_from`` to ``frames_to`` - 1; open-ended when null): the study's measure of how long a model
+        carries a marker it no longer sees. Triangulation places no such points (``num_points`` 0)."""
+
+        definition = """
+        -> master
+        frames_from          : int16      # frames since the last detection, at least
+        ---
+        frames_to=null       : int16      # and fewer than this; null: no upper bound
+        num_points           : int32      # undetected (frame, joint) points the result places in this bin
+        median_error=null    : float64    # mm
+        p95_error=null       : float64    # mm
+        """
+
     @property
     def key_source(self):
         truth = RecordingGroundTruth.proj(gt_joint_set="joint_set")
@@ -253,6 +268,16 @@ class RegimeValidation(dj.Computed):
                                 "ks_statistic": float(test.statistic), "p_value": float(test.pvalue),
                                 "full_share_above": float((full_errors > threshold).mean())})  # fmt: skip
         self.AgainstFull.insert(comparisons)
+        self.SinceDetection.insert([{**key, **row} for row in self._since_detection(key, points, truth)])
+
+    @staticmethod
+    def _since_detection(key, points, truth) -> list[dict]:
+        from ..skeleton_model.validation import detected_points, errors_since_detection
+        from .multicam import Triangulated3DMethod
+
+        _, keypoints, _ = triangulation_inputs(key)
+        min_confidence = float((Triangulated3DMethod & key).fetch1("params").get("min_confidence", 0.0))
+        return errors_since_detection(points, truth, detected_points(keypoints, min_confidence))
 
     @staticmethod
     def _errors(key) -> np.ndarray:
