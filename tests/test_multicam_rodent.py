@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.conftest import _empty_tables
+
 pytest.importorskip("jax")
 
 N_FRAMES = 30
@@ -25,7 +27,8 @@ def rodent(backend, tmp_path_factory):
                                       "params": {"min_confidence": 0.6, **params}})  # fmt: skip
     Triangulated3D.populate(rig.recording)
     Triangulated3DAccuracy.populate(rig.recording)
-    return rig
+    yield rig
+    _empty_tables()
 
 
 def test_every_camera_tracked_as_one_animal_and_imported(rodent):

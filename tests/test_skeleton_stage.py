@@ -7,72 +7,23 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.conftest import _empty_tables
+
 pytest.importorskip("jax")
 
 N_FRAMES = 8
 SIZE = (320, 240)
-EYES = ((4.5, -1.5, 1.8), (1.5, 4.5, 2.2), (-4.5, 1.0, 1.6), (-1.0, -4.5, 2.4))
-WORLD = "synthetic scene: z up, floor at z = 0"
 
 
 @pytest.fixture(scope="module")
 def recording(backend, tmp_path_factory):
-    """The recording with its calibration, 2D and ground truth stored; dropped afterwards."""
-    import cv2
+    """The recording with its calibration, 2D and ground truth stored (`pose_pipeline.examples.walker_rig`)."""
+    from pose_pipeline.examples.walker_rig import walker_rig_recording
 
-    from pose_pipeline.multicam.calibration import CameraModel, CameraSet, write_anipose_toml
-    from pose_pipeline.schema.keypoints import TopDownMethod, TopDownPerson
-    from pose_pipeline.schema.multicam import (
-        Calibration,
-        Recording,
-        RecordingGroundTruth,
-        attach_calibration,
-        import_calibration,
-        insert_recording,
-        insert_recording_2d,
-    )
-    from pose_pipeline.schema.tracking import PersonBbox, TrackingBbox, TrackingBboxMethod, annotate, auto_annotate
-    from pose_pipeline.schema.video import Video, VideoInfo, insert_local_video
-    from pose_pipeline.synthetic.camera import Camera
-    from pose_pipeline.synthetic.scene import PersonSpec, SceneConfig, render_scene
-
-    folder = tmp_path_factory.mktemp("skeleton_stage")
-    rig = [Camera.look_at(eye, (0.0, 0.0, 0.9), *SIZE, vertical_fov_deg=38.0, name=f"cam{i}")
-           for i, eye in enumerate(EYES)]  # fmt: skip
-    person = PersonSpec(start=(-0.2, -0.15), heading=0.6, speed=1.0)
-    videos = {}
-    try:
-        for camera in rig:
-            config = SceneConfig(*SIZE, fps=30.0, n_frames=N_FRAMES, people=(person,), camera=camera,
-                                 noise_sigma=1.0, seed=7)  # fmt: skip
-            truth = render_scene(config, folder / f"{camera.name}.mp4")
-            key = insert_local_video(folder / f"{camera.name}.mp4", "skeleton")
-            VideoInfo.populate(key)
-            tracking = {**key, "tracking_method": "bytetrack", "detector": "motion"}
-            TrackingBboxMethod.insert1(tracking)
-            TrackingBbox.populate(key)
-            tracking = TrackingBboxMethod.request_key(tracking)
-            if not auto_annotate(tracking)["annotated"]:
-                ids, counts = np.unique(TrackingBbox.tracks(tracking).track_id, return_counts=True)
-                annotate(tracking, 0, [int(ids[np.argmax(counts)])], annotator="test script")
-            subject = {**tracking, "subject_id": 0}
-            PersonBbox.populate(subject)
-            TopDownMethod.insert1({**subject, "top_down_method": "synthetic_pose"})
-            TopDownPerson.populate(subject)
-            videos[camera.name] = key
-        cameras = CameraSet(tuple(CameraModel(c.name, c.K, c.dist, cv2.Rodrigues(c.R)[0].ravel(), c.t,
-                                              (c.width, c.height)) for c in rig), world_frame=WORLD)  # fmt: skip
-        write_anipose_toml(cameras, folder / "calibration.toml")
-        rec = insert_recording("lab", "walk", videos)
-        import_calibration(folder / "calibration.toml", "rig")
-        pair = attach_calibration(rec, "rig")
-        two_d = insert_recording_2d(rec, "synthetic_pose", "synthetic_pose")
-        RecordingGroundTruth.insert1({**rec, "keypoints_3d": truth.joints3d[:, 0], "joint_set": "COCO-17",
-                                      "world_frame": WORLD, "source": "the scene"})  # fmt: skip
-        yield {**two_d, **pair}, truth.joints3d[:, 0]
-    finally:
-        for table in (Recording, Calibration, Video & {"video_project": "skeleton"}):
-            table.delete(prompt=False)
+    rig = walker_rig_recording(tmp_path_factory.mktemp("skeleton_stage"), "skeleton", "walk", n_cameras=4,
+                               n_frames=N_FRAMES, size=SIZE)  # fmt: skip
+    yield {**rig.two_d, **rig.calibration}, rig.truth
+    _empty_tables()
 
 
 @pytest.fixture(scope="module")
