@@ -78,7 +78,7 @@ def test_validation_measures_and_compares_with_the_full_model(populated):
     from pose_pipeline.skeleton_model.figures import regime_histograms
 
     request = populated
-    ErrorThreshold.insert1({"error_threshold": "10cm", "threshold_mm": 100.0})
+    ErrorThreshold.insert1({"error_threshold": "10cm", "threshold_mm": 100.0}, skip_duplicates=True)
     RegimeValidation.populate(request)
     frame = regime_validation(request)
     assert len(frame) == 4 and set(frame.triangulation_method) == {"dlt", "acm_full"}  # x two thresholds
