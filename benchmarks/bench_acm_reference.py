@@ -40,7 +40,7 @@ os.environ["XLA_FLAGS"] = (
     os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 ).strip()
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 # our rat joint -> bbo-acm joint name (the names its anatomy.py looks up for limits and bounds)
 JOINTS = {
@@ -70,7 +70,7 @@ def marker_stem(name: str) -> str:
         return MARKERS[name]
     for prefix in ("spine_", "tail_"):
         if name.startswith(prefix) and name[len(prefix) :].isdigit():
-            return f"{prefix}00{name[len(prefix):]}"
+            return f"{prefix}00{name[len(prefix) :]}"
     return name
 
 
@@ -221,6 +221,11 @@ RUNNER = textwrap.dedent(
     import json, os, sys, time
     import torch
     torch.set_num_threads(1)
+    # torch >= 2.x removed torch.cholesky (it now raises); bbo-acm's kalman.cholesky_save calls it inside a bare
+    # ``except:`` that retries with growing jitter forever. Restore the removed function's documented behaviour
+    # (torch.cholesky(A) == torch.linalg.cholesky(A); upper=True -> .mH); bbo-acm's own code stays unmodified.
+    torch.cholesky = lambda A, upper=False, out=None: (
+        torch.linalg.cholesky(A).mH if upper else torch.linalg.cholesky(A))
     sys.path.insert(0, os.getcwd())
     import configuration as cfg
     os.makedirs(cfg.folder_save, exist_ok=True)
@@ -262,23 +267,24 @@ def write_dataset(folder: Path, scene, skeleton, em: int, rng) -> list[str]:
     confidence = np.where(np.isnan(scene.pixels).any(-1), 0.0, scene.confidence)
     np.save(
         folder / f"labels_dlc_000000_{frames:06}.npy",
-        {"file_save": "", "frame_list": np.arange(frames, dtype=np.int64),
-         "labels_all": np.concatenate([pixels, confidence[..., None]], axis=-1)},  # fmt: skip
+        {
+            "file_save": "",
+            "frame_list": np.arange(frames, dtype=np.int64),
+            "labels_all": np.concatenate([pixels, confidence[..., None]], axis=-1),
+        },
         allow_pickle=True,
     )
     manual = {}
     for f in range(0, frames, MANUAL_EVERY):
         noisy = scene.true_pixels[f] + rng.normal(0, 2.0, scene.true_pixels[f].shape)
-        manual[f] = {
-            f"spot_{marker_stem(m.name)}": noisy[:, i] for i, m in enumerate(skeleton.markers)
-        }
+        manual[f] = {f"spot_{marker_stem(m.name)}": noisy[:, i] for i, m in enumerate(skeleton.markers)}
     np.savez(folder / "labels_manual.npz", manual)
     width, height = (2 * cams.K[:, 0, 2].max(), 2 * cams.K[:, 1, 2].max())
     weight = skeleton.params.get("body_weight_g", 284.4)
-    (folder / "configuration.py").write_text(
-        CONFIGURATION.format(width=int(round(width)), height=int(round(height)), weight=weight, every=MANUAL_EVERY,
-                             frames=frames, em=em)  # fmt: skip
+    text = CONFIGURATION.format(
+        width=round(width), height=round(height), weight=weight, every=MANUAL_EVERY, frames=frames, em=em
     )
+    (folder / "configuration.py").write_text(text)
     return order
 
 
