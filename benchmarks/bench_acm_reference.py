@@ -6,8 +6,7 @@
 project's; ``--bbo`` names another folder holding the ``ACM`` package.)
 
 The synthetic rat scene of ``benchmarks/bench_acm.py`` (4 cameras with radial distortion only, as bbo-acm's
-triangulation requires, 2 px noise, occlusion
-episodes, outliers) is written into bbo-acm's dataset layout: ``configuration.py``, ``multicalibration.npy``
+triangulation requires; 2 px noise, occlusion episodes, outliers) is written into bbo-acm's dataset layout: ``configuration.py``, ``multicalibration.npy``
 (K, distortion, R, t in cm), ``origin_coord.npy`` (identity), ``model.npy`` (our rat's 29 joints under the study's
 joint names, the tree re-rooted at the snout because bbo-acm's first bone carries only the global rotation and
 every other bone starts along its parent with +-90 deg spine limits), ``labels_dlc_*.npy`` (detections and
@@ -19,7 +18,9 @@ model). Ours (``regimes.full_model``: first-frame fit, ``--em`` EM iterations, f
 the subject's anatomy given) runs on the same detections. Printed: wall times, the ratio and both joint-position
 errors against the scene's ground truth. bbo-acm's joint-angle limits and bone-length bounds are its own (named in
 its ``anatomy.py``); its limb conventions were made for its own rest geometry, so its errors on our skeleton are
-those of the study's code as it stands, not of the study's model at its best.
+those of the study's code as it stands, not of the study's model at its best. One shim: torch 2.x removed
+``torch.cholesky`` (it raises), and bbo-acm's ``kalman.cholesky_save`` retries it forever inside a bare ``except:``;
+the runner restores it as ``torch.linalg.cholesky`` in bbo-acm's process.
 """
 
 from __future__ import annotations
