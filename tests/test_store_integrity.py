@@ -55,7 +55,11 @@ def good_video(tmp_path):
 
 # ------------------------------------------------------------------------------------------- interrupted writes
 
+# The first lines give Ctrl-C the handler Python installs when started from a shell: pytest-xdist's workers ignore
+# SIGINT, an ignored signal stays ignored across exec, and Python then installs none.
 COPY_SCRIPT = """
+import signal
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import sys
 from pose_pipeline import schema
 schema.activate(create_tables=False)
