@@ -44,6 +44,14 @@ def test_a_skeleton_that_does_not_match_the_joint_set_is_refused_naming_both():
         TRIANGULATION.build("acm_naive")(ring_of_cameras(2), np.zeros((2, 2, 17, 3)), "H36M-17")
 
 
+def test_markers_no_camera_detected_are_named():
+    rat = d.rat()
+    pixels = np.ones((5, 2, len(rat.markers), 2))
+    pixels[:, :, rat.marker_names.index("snout")] = np.nan
+    pixels[2, 1, rat.marker_names.index("head_top")] = np.nan  # missing once: still detected
+    assert m.never_detected(pixels, rat) == ["snout"]
+
+
 def test_outlier_detections_are_found_by_ransac():
     cameras = ring_of_cameras(4)
     keypoints, bad = observe(cameras, walker(6), noise_px=1.0, outliers=0.05, seed=3)

@@ -18,6 +18,7 @@ Wrappers are pure: no schema import; JAX is imported when a method runs, not whe
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +26,8 @@ import numpy as np
 from ..formats import WorldKeypoints3D
 from ..resolvers import SKELETON, SKELETON_ANATOMY
 from ..stages import TRIANGULATION
+
+log = logging.getLogger(__name__)
 
 ANATOMY = SKELETON_ANATOMY
 
@@ -81,6 +84,13 @@ def to_cameras(camera_set):
         dicts.append({"K": camera.matrix, "dist": camera.distortion, "rvec": camera.rotation,
                       "t": camera.translation, "name": camera.name})  # fmt: skip
     return Cameras.from_dicts(dicts)
+
+
+def never_detected(pixels, skeleton) -> list[str]:
+    """The skeleton's markers that no camera detected in any frame of ``pixels`` (frames, cameras, markers, 2):
+    the regimes place them from the skeleton alone, which a user should know."""
+    seen = np.isfinite(pixels).all(axis=-1).any(axis=(0, 1))
+    return [skeleton.marker_names[m] for m in np.flatnonzero(~seen)]
 
 
 def marker_order(skeleton, joint_set: str, joint_names) -> np.ndarray:
@@ -212,6 +222,10 @@ class SkeletonRegime:
                 f"skeleton {skeleton.name!r}: no marker is seen by two cameras in any frame (joint set {joint_set!r})"
             )
         span = slice(seen[0], seen[-1] + 1)
+        missing = never_detected(pixels, skeleton)
+        if missing:
+            log.warning("skeleton %r: no camera detected marker(s) %s in any frame; they are placed from the skeleton "
+                        "alone (their cameras_used are all false)", skeleton.name, missing)  # fmt: skip
         # detections below the confidence threshold are NaN already: the regimes' own threshold is 0
         result = regimes.REGIMES[self.regime](pixels[span], model_cameras, skeleton, anatomy, confidence[span], 0.0,
                                               **self.options)  # fmt: skip
