@@ -199,6 +199,19 @@ def stored_path(table, key: dict, attribute: str = "video") -> Path:
     return Path((table & key).fetch1(attribute).full_path)
 
 
+def test_a_reclaimed_jobs_late_attempt_keeps_the_committed_file(db, good_video, monkeypatch):
+    """A worker whose connection was killed runs on while another worker reclaims the job and commits the key;
+    when the late attempt reaches its file write, the committed row's file is not taken for a leftover."""
+    key = insert_local_video(good_video, "clinic", filename="reclaimed.mp4")
+    committed = stored_path(Video, key)
+    row = (Video & key).fetch1()
+    monkeypatch.setattr(Video, "_allow_insert", True, raising=False)  # as inside make(), where leftovers are cleared
+    with pytest.raises(dj.errors.DuplicateError):
+        insert_with_file(Video, {k: row[k] for k in video_row("reclaimed.mp4")}, "video", good_video)
+    assert committed.exists() and store_files("raw", "reclaimed.mp4") == [committed]
+    assert fetch_video(key).read_bytes() == good_video.read_bytes()
+
+
 @pytest.mark.all_backends
 def test_fsck_lists_and_removes_orphans_missing_and_damaged(db, good_video, tmp_path):
     """fsck against a real store: an orphan (a row deleted, a file left), a row whose file is gone, a row whose file

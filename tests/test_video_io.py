@@ -366,12 +366,15 @@ def test_video_map_lets_the_transform_read_ahead(videos, tmp_path):
     mapped = video_map(videos["good"], tmp_path / "mapped.mp4", in_batches)
     overlay = video_overlay(videos["good"], tmp_path / "overlay.mp4", draw_white_square)
     assert held == [7] * (N_FRAMES // 7) + [N_FRAMES % 7]
-    # Same frames in the same order. Compared decoded, not byte for byte: in one full CI run (not reproduced alone)
-    # the two H.264 files differed in their bytes, so the test asserts what it is about, within codec noise.
+    # Same frames in the same order. Compared decoded, not byte for byte: under load x264's threads can make two
+    # encodings of the same frames differ by a grey level or so (mean 1.04 seen in one CI run), so each mapped frame
+    # must be closer to its own overlay frame than to any other, and within codec noise of it.
     with VideoReader(mapped) as a, VideoReader(overlay) as b:
         assert len(a) == len(b) == N_FRAMES
-        for x, y in zip(a, b, strict=True):
-            assert np.abs(x.astype(int) - y.astype(int)).mean() < 1.0
+        ours, theirs = (np.stack([frame.astype(np.int16) for frame in reader]) for reader in (a, b))
+    distance = np.stack([np.abs(frame - theirs).mean(axis=(1, 2, 3)) for frame in ours])  # (mapped, overlay)
+    assert (distance.argmin(axis=1) == np.arange(N_FRAMES)).all()
+    assert distance.diagonal().max() < 2.5
 
 
 @pytest.mark.parametrize("wrong", ["fewer", "more", "stops_reading"])

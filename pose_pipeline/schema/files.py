@@ -165,8 +165,16 @@ def _clear_stale_attempts(table, staged, field: str, ext: str) -> None:
     killed (SIGKILL) during ``make()`` leaves its file there with no row. Inside ``make()`` no row of this key exists
     and the job reservation keeps every other worker out, so whatever ``<field>_*`` that folder holds is such a
     leftover. Outside ``make()`` (an import) nothing is removed: a concurrent writer of the same key may own it.
+
+    A worker whose database connection was killed keeps running its ``make()`` while another worker reclaims the
+    job and may commit the key first; that committed row's file is no leftover. So the row is looked up first, in
+    this job's transaction: a dead connection raises there (no reconnection inside a transaction), and a row
+    committed by another worker leaves the folder alone.
     """
     if not _in_make(table):
+        return
+    key = {name: staged.rec[name] for name in table.primary_key}
+    if table & key:
         return
     relative_path, backend = staged._resolve_field(field, ext)  # DataJoint's own path for this key (private API)
     folder = backend._full_path(relative_path).rsplit("/", 1)[0]
