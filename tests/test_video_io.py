@@ -366,15 +366,16 @@ def test_video_map_lets_the_transform_read_ahead(videos, tmp_path):
     mapped = video_map(videos["good"], tmp_path / "mapped.mp4", in_batches)
     overlay = video_overlay(videos["good"], tmp_path / "overlay.mp4", draw_white_square)
     assert held == [7] * (N_FRAMES // 7) + [N_FRAMES % 7]
-    # Same frames in the same order. Compared decoded, not byte for byte: under load x264's threads can make two
-    # encodings of the same frames differ by a grey level or so (mean 1.04 seen in one CI run), so each mapped frame
-    # must be closer to its own overlay frame than to any other, and within codec noise of it.
+    # Same frames in the same order, compared decoded: here the two encodings are identical, but in loaded CI runs
+    # one frame differed by a mean of 1.0 and once 3.5 grey levels (cause not found; x264's threading suspected),
+    # while consecutive frames of this video differ by 10 or more. So each mapped frame must be its own overlay
+    # frame's nearest, at less than half the distance to any other.
     with VideoReader(mapped) as a, VideoReader(overlay) as b:
         assert len(a) == len(b) == N_FRAMES
         ours, theirs = (np.stack([frame.astype(np.int16) for frame in reader]) for reader in (a, b))
     distance = np.stack([np.abs(frame - theirs).mean(axis=(1, 2, 3)) for frame in ours])  # (mapped, overlay)
-    assert (distance.argmin(axis=1) == np.arange(N_FRAMES)).all()
-    assert distance.diagonal().max() < 2.5
+    others = distance + np.diag(np.full(N_FRAMES, np.inf))
+    assert (distance.diagonal() < 0.5 * others.min(axis=1)).all()
 
 
 @pytest.mark.parametrize("wrong", ["fewer", "more", "stops_reading"])
