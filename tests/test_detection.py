@@ -399,3 +399,12 @@ def test_importing_the_detectors_stays_light():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+def test_whole_frame_detector_gives_the_frame_as_one_box():
+    detector = DETECTION.build("whole_frame")
+    frames = [np.zeros((48, 64, 3), np.uint8), np.zeros((48, 64, 3), np.uint8)]
+    boxes = detector(frames)
+    assert len(boxes) == 2 and all(np.array_equal(b, [[0, 0, 64, 48, 1.0]]) for b in boxes)
+    with pytest.raises(ValueError, match=r"whole_frame: score must lie in \(0, 1\], got 1.5"):
+        DETECTION.build("whole_frame", {"score": 1.5})
