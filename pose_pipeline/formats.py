@@ -220,12 +220,42 @@ class Keypoints3D:
 
 
 @dataclass
+class SkeletonFit:
+    """The skeleton a model-based 3D method fitted (`pose_pipeline.skeleton_model`), kept beside its markers:
+    ``joints`` (frames x skeleton joints x 3) metres in the world frame and ``states`` (frames x state variables:
+    translation, rotation vector, free joint angles' unbounded parameters), NaN outside the fitted span; the
+    skeleton by ``skeleton`` name and definition checksum; the subject's ``bone_lengths`` (joints,) and
+    ``marker_offsets`` (markers x 3) metres used, the stored anatomy's name in ``anatomy`` or "" when they were
+    learned from these detections (then ``anatomy_frames`` names the frames and ``anatomy_rms_px`` the fit's
+    error); ``info``: JSON-able facts of the fit (EM iterations and log-likelihoods, gated-out detections, seconds)."""
+
+    skeleton: str
+    skeleton_sha256: str
+    joints: np.ndarray
+    states: np.ndarray
+    bone_lengths: np.ndarray
+    marker_offsets: np.ndarray
+    anatomy: str = ""
+    anatomy_frames: np.ndarray | None = None
+    anatomy_rms_px: float | None = None
+    info: dict | None = None
+
+    def validate(self, n_frames: int) -> None:
+        _check_array("skeleton joints", self.joints, 3, (len(self.bone_lengths), 3))
+        _check_frames("skeleton joints", len(self.joints), n_frames)
+        _check_array("skeleton states", self.states, 2)
+        _check_frames("skeleton states", len(self.states), n_frames)
+        _check_array("marker offsets", self.marker_offsets, 2, (3,))
+
+
+@dataclass
 class WorldKeypoints3D:
     """3D keypoints of one subject triangulated from several calibrated cameras: ``keypoints`` (frames x joints x
     3) metres in the calibration's world frame, NaN where not triangulated; ``reprojection_error`` (frames x
     joints) mean pixel distance over the cameras used; ``cameras_used`` (frames x joints x cameras) bool, cameras
     in the order of ``camera_names``. ``model_based``: the points come from a model fitted to the detections (the
-    skeleton model's regimes), which places a joint also where fewer than two cameras saw it."""
+    skeleton model's regimes), which places a joint also where fewer than two cameras saw it; such methods also
+    return the fitted skeleton (``skeleton_fit``)."""
 
     keypoints: np.ndarray
     reprojection_error: np.ndarray
@@ -233,6 +263,7 @@ class WorldKeypoints3D:
     joint_set: str
     camera_names: tuple[str, ...]
     model_based: bool = False
+    skeleton_fit: SkeletonFit | None = None
 
     def validate(self, n_frames: int | None = None) -> None:
         joints = get_joint_set(self.joint_set)
@@ -249,6 +280,9 @@ class WorldKeypoints3D:
         triangulated = np.isfinite(self.keypoints).all(axis=-1)
         _check(self.model_based or bool(np.all(self.cameras_used[triangulated].sum(axis=-1) >= 2)),
                "every triangulated point needs at least two cameras used")  # fmt: skip
+        if self.skeleton_fit is not None:
+            _check(self.model_based, "only a model-based result has a skeleton fit")
+            self.skeleton_fit.validate(len(self.keypoints))
 
 
 @dataclass

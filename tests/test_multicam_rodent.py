@@ -6,6 +6,8 @@ compare them."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -82,3 +84,63 @@ def test_skeleton_model_beats_triangulation_as_the_study_measures(rodent):
     model = since[since.triangulation_method == "acm_full"]
     assert model.num_points.sum() > 0 and (model.dropna().median_error < 15).all()
     assert since[since.triangulation_method != "acm_full"].num_points.sum() == 0
+
+
+def test_the_fitted_skeleton_and_its_learned_anatomy_are_stored(rodent):
+    from pose_pipeline.schema.multicam import Triangulated3D
+    from pose_pipeline.schema.skeleton_model import SkeletonFitValidation
+    from pose_pipeline.skeleton_model import definitions
+
+    full = {**rodent.recording, "triangulation_method": "acm_full"}
+    fit = (Triangulated3D.SkeletonFit & full).fetch1()
+    rat = definitions.rat()
+    assert fit["skeleton"] == "rat" and fit["skeleton_sha256"] == rat.sha256()
+    assert fit["joints"].shape == (N_FRAMES, len(rat.joints), 3) and fit["states"].shape[0] == N_FRAMES
+    assert fit["anatomy"] == "" and 0 < len(fit["anatomy_frames"]) <= 8 and fit["anatomy_rms_px"] < 5
+    assert fit["fit_info"]["em_iterations"] == 2 and len(fit["fit_info"]["logliks"]) == 2
+    assert not Triangulated3D.SkeletonFit & {**rodent.recording, "triangulation_method": "dlt"}
+
+    # the joints (not only the markers) against the true skeleton: the study's measure
+    SkeletonFitValidation.populate(rodent.recording)
+    row = (SkeletonFitValidation & full & {"error_threshold": "4cm"}).fetch1()
+    errors = np.linalg.norm(fit["joints"].astype(float) - rodent.joints, axis=-1) * 1000
+    assert row["num_points"] == np.isfinite(errors).sum() and row["median_error"] == pytest.approx(
+        np.nanmedian(errors), rel=1e-4
+    )
+    assert row["median_error"] < 8 and row["share_above"] < 0.01 and row["bone_length_error"] < 5
+    per_joint = (SkeletonFitValidation.Joint & full).to_pandas()
+    assert len(per_joint) == len(rat.joints) and (per_joint.num_points == N_FRAMES).all()
+
+
+def test_a_learned_anatomy_is_kept_and_a_second_worker_reuses_it(rodent, backend):
+    import subprocess
+    import sys
+
+    from pose_pipeline.schema.multicam import Triangulated3D, Triangulated3DMethod
+    from pose_pipeline.schema.skeleton_model import SubjectAnatomy, store_fitted_anatomy
+
+    full = {**rodent.recording, "triangulation_method": "acm_full"}
+    learned = (Triangulated3D.SkeletonFit & full).fetch1()
+    store_fitted_anatomy("rat01", full)
+    stored = (SubjectAnatomy & {"subject": "rat01"}).fetch1()
+    assert np.array_equal(stored["bone_lengths"], learned["bone_lengths"]) and stored["source"]["triangulation_method"]
+    assert list(stored["frames"]) == list(learned["anatomy_frames"])
+
+    # a fresh process (a second worker) runs the full model with the stored anatomy: the same fit
+    request = {**rodent.two_d, **rodent.calibration, "triangulation_method": "acm_full",
+               "params": {"min_confidence": 0.6, "skeleton": "rat", "em_iterations": 2, "anatomy": "rat01"}}  # fmt: skip
+    Triangulated3DMethod.insert1(request)
+    key = Triangulated3DMethod.request_key(request)
+    script = (
+        "from pose_pipeline import schema; schema.activate(); "
+        "from pose_pipeline.schema.multicam import Triangulated3D; "
+        f"Triangulated3D.populate({key!r}, reserve_jobs=True, suppress_errors=False)"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).parents[1], env=backend.subprocess_env(),
+                          capture_output=True, text=True, timeout=600, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    reused = (Triangulated3D.SkeletonFit & key).fetch1()
+    assert reused["anatomy"] == "rat01" and reused["anatomy_frames"] is None
+    assert np.allclose(reused["joints"], learned["joints"], atol=1e-5, equal_nan=True)
+    with pytest.raises(ValueError, match="used the stored anatomy 'rat01'"):
+        store_fitted_anatomy("again", key)

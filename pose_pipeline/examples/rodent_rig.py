@@ -31,6 +31,7 @@ from ..schema.multicam import (
     insert_recording,
     insert_recording_2d,
 )
+from ..schema.skeleton_model import SkeletonGroundTruth
 from ..schema.tracking import PersonBbox, TrackingBbox, TrackingBboxMethod, auto_annotate
 from ..schema.video import VideoInfo, insert_local_video
 from ..skeletons import JointSet
@@ -90,16 +91,22 @@ def render_camera(path, joints_px, markers_px, parents, size, fps: float, seed: 
 
 
 def rodent_rig_recording(folder, project: str, recording: str, *, n_cameras: int = 4, n_frames: int = 40,
-                         size: tuple[int, int] = (320, 256), rate_hz: float = 100.0, seed: int = 0) -> RodentRecording:  # fmt: skip
+                         size: tuple[int, int] = (320, 256), rate_hz: float = 100.0, seed: int = 0,
+                         motion: str = "explore") -> RodentRecording:  # fmt: skip
     """Render, import and track every camera's view of the synthetic rat, import the simulated detector's 2D, and
-    store the recording with its known calibration (named ``recording``) and the true markers as ground truth."""
-    from ..skeleton_model import definitions, synthetic
+    store the recording with its known calibration (named ``recording``), the true markers as ground truth and the
+    true skeleton (joints and bone lengths). ``motion``: "explore" (`synthetic.motion`) or "trot"
+    (`gait_synthetic.trot_scene`: a 4 Hz trot of known stride and duty factor, for gait from stored fits)."""
+    from ..skeleton_model import definitions, gait_synthetic, synthetic
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     rat = definitions.rat()
     cameras = synthetic.ring_cameras(n_cameras, size=size)
-    scene = synthetic.scene(rat, frames=n_frames, rate_hz=rate_hz, cameras=cameras, seed=seed, image_size=size)
+    if motion not in ("explore", "trot"):
+        raise ValueError(f"motion must be 'explore' or 'trot', not {motion!r}")
+    make_scene = synthetic.scene if motion == "explore" else gait_synthetic.trot_scene
+    scene = make_scene(rat, frames=n_frames, rate_hz=rate_hz, cameras=cameras, seed=seed, image_size=size)
     joints_px = cameras.project_numpy(scene.joints)  # (T, J, C, 2)
     markers = JointSet(f"DLC:{SCORER}", tuple(rat.marker_names), ())
     timestamps = np.arange(n_frames) / rate_hz
@@ -131,4 +138,7 @@ def rodent_rig_recording(folder, project: str, recording: str, *, n_cameras: int
     two_d = insert_recording_2d(rec, TWO_D, "imported")
     RecordingGroundTruth.insert1({**rec, "keypoints_3d": scene.markers, "joint_set": markers.name,
                                   "world_frame": WORLD_FRAME, "source": "synthetic rat: true marker positions"})  # fmt: skip
+    SkeletonGroundTruth.insert1({**rec, "skeleton": rat.name, "joints": scene.joints.astype(np.float32),
+                                 "bone_lengths": np.asarray(scene.anatomy.bone_lengths, float),
+                                 "world_frame": WORLD_FRAME, "source": "synthetic rat: true joint positions"})  # fmt: skip
     return RodentRecording(rec, pair, two_d, scene.markers, scene.joints, scene.outlier, markers.name)

@@ -375,6 +375,27 @@ class Triangulated3D(dj.Computed):
         + PROVENANCE_DEFINITION
     )
 
+    class SkeletonFit(dj.Part):
+        """The skeleton a model-based method (the ``acm_*`` regimes) fitted to this result's detections: its
+        joints and state in every frame, and the subject's anatomy it used (a stored `SubjectAnatomy`, or learned
+        from these detections: `pose_pipeline.schema.skeleton_model.store_fitted_anatomy` keeps one). The
+        skeleton's joint names are its definition's (the ``Skeleton`` row of that name and checksum)."""
+
+        definition = """
+        -> master
+        ---
+        skeleton             : varchar(64)    # a Skeleton row's name
+        skeleton_sha256      : char(64)       # its definition's checksum
+        joints               : <array@derived>  # (frames, skeleton joints, 3) float32 metres, world frame, NaN
+        states               : <blob>         # (frames, state variables) float64, NaN outside the fitted span
+        bone_lengths         : <blob>         # (skeleton joints,) metres used, the root's 0
+        marker_offsets       : <blob>         # (markers, 3) metres used, body frame at rest
+        anatomy              : varchar(64)    # the SubjectAnatomy used; "" when learned from these detections
+        anatomy_frames=null  : <blob>         # the frames it was learned from
+        anatomy_rms_px=null  : float64        # that fit's reprojection error, pixels
+        fit_info             : json           # EM iterations and log-likelihoods, gated-out detections, seconds
+        """
+
     def make(self, key):
         flag = calibration_flag(key["calibration"])
         if flag:
@@ -402,6 +423,13 @@ class Triangulated3D(dj.Computed):
                 **columns,
             }
         )
+        fit = result.skeleton_fit
+        if fit is not None:
+            self.SkeletonFit.insert1({**key, "skeleton": fit.skeleton, "skeleton_sha256": fit.skeleton_sha256,
+                                      "joints": fit.joints.astype(np.float32), "states": fit.states,
+                                      "bone_lengths": fit.bone_lengths, "marker_offsets": fit.marker_offsets,
+                                      "anatomy": fit.anatomy, "anatomy_frames": fit.anatomy_frames,
+                                      "anatomy_rms_px": fit.anatomy_rms_px, "fit_info": fit.info or {}})  # fmt: skip
 
 
 @schema

@@ -243,15 +243,12 @@ class RegimeValidation(dj.Computed):
         speeds, accelerations = motion(points, fps)
         true_speeds, true_accelerations = motion(truth, fps)
 
-        def pick(values, q):
-            return float(np.percentile(values, q)) if values.size else np.nan
-
         row = {
-            "share_above": float((errors > threshold).mean()) if errors.size else np.nan,
-            "median_error": pick(errors, 50), "p95_error": pick(errors, 95),
-            "speed_median": pick(speeds, 50), "speed_p95": pick(speeds, 95), "true_speed_p95": pick(true_speeds, 95),
-            "acceleration_median": pick(accelerations, 50), "acceleration_p95": pick(accelerations, 95),
-            "true_acceleration_p95": pick(true_accelerations, 95),
+            "share_above": _share(errors, threshold),
+            "median_error": _percentile(errors, 50), "p95_error": _percentile(errors, 95),
+            "speed_median": _percentile(speeds, 50), "speed_p95": _percentile(speeds, 95), "true_speed_p95": _percentile(true_speeds, 95),
+            "acceleration_median": _percentile(accelerations, 50), "acceleration_p95": _percentile(accelerations, 95),
+            "true_acceleration_p95": _percentile(true_accelerations, 95),
         }  # fmt: skip
         self.insert1({**key, **nan_to_null(row), "num_points": int(errors.size), "errors": errors.astype(np.float32),
                       "speeds": speeds.astype(np.float32)})  # fmt: skip
@@ -288,6 +285,150 @@ class RegimeValidation(dj.Computed):
         if truth_frame != frame:
             raise RecordingError(f"ground truth is in {truth_frame!r}, the result in {frame!r}: not comparable")
         return position_errors(points, truth)
+
+
+@schema
+class SkeletonGroundTruth(dj.Manual):
+    """The true skeleton of a recording's subject (a synthetic scene's): joint positions in every frame and,
+    where known, the subject's bone lengths, for validating the fitted skeletons (`SkeletonFitValidation`)."""
+
+    definition = """
+    -> Recording
+    -> Skeleton
+    ---
+    joints                   : <array@derived>  # (frames, skeleton joints, 3) float32 metres, NaN where unknown
+    bone_lengths=null        : <blob>     # (skeleton joints,) metres, the root's 0
+    world_frame              : varchar(255)   # must be the calibration's world frame to be compared
+    source                   : varchar(255)
+    """
+
+
+@schema
+class SkeletonFitValidation(dj.Computed):
+    """One fitted skeleton (`Triangulated3D.SkeletonFit`) against the recording's true skeleton: joint-position
+    errors (the study reports joints, the markers are in `RegimeValidation`), the share above the threshold,
+    the joints' accelerations, and the error of the bone lengths used; per joint in the part."""
+
+    definition = """
+    -> Triangulated3D
+    -> SkeletonGroundTruth
+    -> ErrorThreshold
+    ---
+    num_points               : int32      # (frame, joint) points with both ground truth and a fitted joint
+    share_above=null         : float64    # share of those whose error is above the threshold
+    median_error=null        : float64    # mm
+    p95_error=null           : float64    # mm
+    errors                   : <blob>     # (num_points,) float32 mm
+    acceleration_p95=null    : float64    # m/s^2 over (frame, joint) of the fitted joints
+    true_acceleration_p95=null : float64  # m/s^2, the same of the true joints
+    bone_length_error=null   : float64    # mm, mean absolute error of the bone lengths used (truth has them)
+    """
+
+    class Joint(dj.Part):
+        """One skeleton joint's errors over the frames."""
+
+        definition = """
+        -> master
+        joint                : varchar(64)
+        ---
+        num_points           : int32
+        median_error=null    : float64    # mm
+        p95_error=null       : float64    # mm
+        share_above=null     : float64
+        """
+
+    @property
+    def key_source(self):
+        fits = Triangulated3D.SkeletonFit.proj(fit_skeleton="skeleton")
+        return (fits * SkeletonGroundTruth & "skeleton = fit_skeleton").proj() * ErrorThreshold.proj()
+
+    def make(self, key):
+        from ..skeleton_model.validation import motion
+        from . import nan_to_null
+
+        fit = (Triangulated3D.SkeletonFit & key).fetch1()
+        truth = (SkeletonGroundTruth & key).fetch1()
+        frame = (Triangulated3D & key).fetch1("world_frame")
+        if truth["world_frame"] != frame:
+            raise RecordingError(f"true skeleton is in {truth['world_frame']!r}, the fit in {frame!r}: not comparable")
+        if fit["skeleton_sha256"] != (Skeleton & key).fetch1("sha256"):
+            raise RecordingError(f"the fit used another definition of skeleton {key['skeleton']!r} than the "
+                                 "ground truth's")  # fmt: skip
+        joints, true_joints = np.asarray(fit["joints"], float), np.asarray(truth["joints"], float)
+        if joints.shape != true_joints.shape:
+            raise RecordingError(f"fitted joints have shape {joints.shape}, the ground truth {true_joints.shape}")
+        threshold = (ErrorThreshold & key).fetch1("threshold_mm")
+        fps = (Recording & key).fetch1("fps")
+        per_point = np.linalg.norm(joints - true_joints, axis=-1) * 1000  # (frames, joints) mm, NaN
+        errors = per_point[np.isfinite(per_point)]
+        accelerations, true_accelerations = motion(joints, fps)[1], motion(true_joints, fps)[1]
+        bone_error = None
+        if truth["bone_lengths"] is not None:
+            bone_error = float(np.mean(np.abs(np.asarray(fit["bone_lengths"]) - truth["bone_lengths"])[1:]) * 1000)
+        row = {"share_above": _share(errors, threshold), "median_error": _percentile(errors, 50),
+               "p95_error": _percentile(errors, 95), "acceleration_p95": _percentile(accelerations, 95),
+               "true_acceleration_p95": _percentile(true_accelerations, 95)}  # fmt: skip
+        self.insert1({**key, **nan_to_null(row), "num_points": int(errors.size), "errors": errors.astype(np.float32),
+                      "bone_length_error": bone_error})  # fmt: skip
+        names = load_skeleton(key["skeleton"]).joint_names
+        parts = []
+        for index, name in enumerate(names):
+            values = per_point[:, index][np.isfinite(per_point[:, index])]
+            parts.append({**key, "joint": name, "num_points": int(values.size),
+                          **nan_to_null({"median_error": _percentile(values, 50), "p95_error": _percentile(values, 95),
+                                         "share_above": _share(values, threshold)})})  # fmt: skip
+        self.Joint.insert(parts)
+
+
+def _percentile(values, q) -> float:
+    return float(np.percentile(values, q)) if np.size(values) else np.nan
+
+
+def _share(values, threshold) -> float:
+    return float((np.asarray(values) > threshold).mean()) if np.size(values) else np.nan
+
+
+def fitted_skeleton(key: dict) -> tuple[SkeletonDefinition, np.ndarray, float]:
+    """The skeleton a model-based 3D result (a `Triangulated3D` key) fitted: its stored definition, its joints
+    (frames, joints, 3) metres (NaN outside the fitted span) and the recording's frame rate."""
+    rows = (Triangulated3D.SkeletonFit & key).to_dicts()
+    if len(rows) != 1:
+        raise RecordingError(f"{len(rows)} skeleton fits match {key}; name one model-based 3D result (acm_*)")
+    definition = load_skeleton(rows[0]["skeleton"])
+    if definition.sha256() != rows[0]["skeleton_sha256"]:
+        raise RecordingError(f"skeleton {definition.name!r} is stored with another definition than the fit used")
+    return definition, np.asarray(rows[0]["joints"], float), float((Recording & rows[0]).fetch1("fps"))
+
+
+def skeleton_gait(key: dict, **options) -> dict:
+    """Gait of a stored skeleton fit (`pose_pipeline.skeleton_model.gait.gait` on its joints at the recording's
+    rate): limb name -> `LimbGait` (events, cycles, stride, duty factor, averaged joint-angle cycles), over the
+    fitted span. ``options`` go to ``gait.gait`` (``only``, ``method``, ``min_cycle_s``...)."""
+    from ..skeleton_model import gait
+
+    definition, joints, fps = fitted_skeleton(key)
+    fitted = np.flatnonzero(np.isfinite(joints).all(axis=(1, 2)))
+    if fitted.size == 0:
+        raise RecordingError(f"the skeleton fit of {key} has no fitted frame")
+    return gait.gait(joints[fitted[0] : fitted[-1] + 1], definition, rate_hz=fps, **options)
+
+
+def store_fitted_anatomy(subject: str, key: dict) -> dict:
+    """Keep the anatomy a model-based 3D result (a `Triangulated3D` key) learned from its detections as
+    ``subject``'s `SubjectAnatomy`, so later runs use it with ``params={"anatomy": subject}``."""
+    rows = (Triangulated3D.SkeletonFit & key).to_dicts()
+    if len(rows) != 1:
+        raise RecordingError(f"{len(rows)} skeleton fits match {key}; name one model-based 3D result (acm_*)")
+    fit = rows[0]
+    if fit["anatomy"]:
+        raise RecordingError(f"that fit used the stored anatomy {fit['anatomy']!r}; it learned none")
+    SubjectAnatomy.insert1({"subject": subject, "skeleton": fit["skeleton"], "skeleton_sha256": fit["skeleton_sha256"],
+                            "bone_lengths": np.asarray(fit["bone_lengths"], float),
+                            "marker_offsets": np.asarray(fit["marker_offsets"], float),
+                            "source": {k: fit[k] for k in ("recording_project", "recording", "two_d", "calibration",
+                                                           "triangulation_method", "triangulation_params_hash")},
+                            "frames": np.asarray(fit["anatomy_frames"], np.int64), "rms_px": fit["anatomy_rms_px"]})  # fmt: skip
+    return {"subject": subject}
 
 
 def regime_validation(restriction=None):

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..formats import WorldKeypoints3D
+from ..formats import SkeletonFit, WorldKeypoints3D
 from ..resolvers import SKELETON, SKELETON_ANATOMY
 from ..stages import TRIANGULATION
 
@@ -207,11 +207,13 @@ class SkeletonRegime:
         model_cameras = to_cameras(cameras)
         pixels, confidence = detections(keypoints, order, self.min_confidence)
         outliers = ransac_outliers(cameras, keypoints, order, self.min_confidence, self.outlier_px or 15.0)
+        learned = None
         if self.anatomy:
             anatomy = resolve_anatomy(self.anatomy, skeleton)
         else:
-            anatomy = learn_from_detections(skeleton, model_cameras, pixels, self.anatomy_frames,
-                                            self.anatomy_iterations, outliers)[0].anatomy  # fmt: skip
+            learned = learn_from_detections(skeleton, model_cameras, pixels, self.anatomy_frames,
+                                            self.anatomy_iterations, outliers)  # fmt: skip
+            anatomy = learned[0].anatomy
         if self.outlier_px:
             pixels = np.where(outliers[..., None], np.nan, pixels)
         # the regimes start from the first frame: run them over the frames from the first to the last one where
@@ -231,7 +233,25 @@ class SkeletonRegime:
                                               **self.options)  # fmt: skip
         markers = np.full((len(pixels), len(order), 3), np.nan)
         markers[span] = result.markers
-        return self.contract(markers, model_cameras, pixels, order, joint_set, cameras.names)
+        contract = self.contract(markers, model_cameras, pixels, order, joint_set, cameras.names)
+        contract.skeleton_fit = self.skeleton_fit(skeleton, anatomy, learned, result, span, len(pixels))
+        return contract
+
+    def skeleton_fit(self, skeleton, anatomy, learned, result, span: slice, n_frames: int) -> SkeletonFit:
+        """The fitted skeleton over the whole recording (NaN outside ``span``) and the anatomy it used."""
+        joints = np.full((n_frames, *np.shape(result.joints)[1:]), np.nan)
+        joints[span] = result.joints
+        states = np.full((n_frames, np.shape(result.states)[1]), np.nan)
+        states[span] = result.states
+        info = {k: v for k, v in result.info.items() if k in ("em_iterations", "gated_out", "seconds")}
+        if "logliks" in result.info:
+            info["logliks"] = [float(v) for v in result.info["logliks"]]
+        info["first_frame"] = int(span.start)
+        fit, frames = learned if learned is not None else (None, None)
+        return SkeletonFit(skeleton.name, skeleton.sha256(), joints, states,
+                           np.asarray(anatomy.bone_lengths, float), np.asarray(anatomy.marker_offsets, float),
+                           anatomy=self.anatomy, anatomy_frames=None if frames is None else np.asarray(frames),
+                           anatomy_rms_px=None if fit is None else float(fit.rms_px), info=info)  # fmt: skip
 
     @staticmethod
     def contract(markers, model_cameras, pixels, order, joint_set, camera_names) -> WorldKeypoints3D:
