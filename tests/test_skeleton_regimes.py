@@ -8,6 +8,7 @@ import pytest
 pytest.importorskip("jax")
 
 from pose_pipeline.skeleton_model import definitions as d
+from pose_pipeline.skeleton_model import kinematics as kin
 from pose_pipeline.skeleton_model import regimes
 from pose_pipeline.skeleton_model import synthetic as syn
 
@@ -52,3 +53,20 @@ def test_bad_detections_are_named(scene):
     _, _, present = regimes.observations(pixels)
     flags = regimes.check_detections(pixels, scene.cameras, rat, present)
     assert flags == {"markers_never_detected": ["tail_5"]}
+
+
+def test_the_em_step_compiles_once_for_another_subject_and_other_cameras():
+    """The anatomy and cameras are traced arguments of the cached jitted EM step, not constants baked into it."""
+    rat = d.rat()
+    damage = {"noise_px": 1.0, "occlusion": 0.1, "outliers": 0.0}
+    first = syn.scene(rat, frames=6, seed=11, **damage)
+    other = syn.scene(rat, frames=6, seed=12, cameras=syn.ring_cameras(radius=0.7, height=0.8), **damage)
+    assert not np.allclose(first.anatomy.bone_lengths, other.anatomy.bone_lengths)
+    step = regimes.jitted_em_step(kin.compile_model(rat), regimes.ukf.DEFAULT_SIGMA, regimes.GATE)
+    before, results, sizes = step._cache_size(), [], []
+    for s in (first, other):
+        results.append(regimes.full_model(s.pixels, s.cameras, rat, s.anatomy, s.confidence, em_iterations=1))
+        sizes.append(step._cache_size())
+    assert sizes == [before + 1, before + 1]  # compiled by the first call only, reused by the second
+    for s, result in zip((first, other), results):
+        assert np.median(regimes.position_errors(result, s.joints)) < 0.005  # each fits its own scene
