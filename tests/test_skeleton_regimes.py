@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-pytest.importorskip("jax")
+jax = pytest.importorskip("jax")
 
 from pose_pipeline.skeleton_model import definitions as d
+from pose_pipeline.skeleton_model import kinematics as kin
 from pose_pipeline.skeleton_model import regimes
 from pose_pipeline.skeleton_model import synthetic as syn
 
@@ -52,3 +53,31 @@ def test_bad_detections_are_named(scene):
     _, _, present = regimes.observations(pixels)
     flags = regimes.check_detections(pixels, scene.cameras, rat, present)
     assert flags == {"markers_never_detected": ["tail_5"]}
+
+
+def test_the_em_step_compiles_once_for_another_subject_and_other_cameras():
+    """The anatomy and cameras are traced arguments of the cached jitted EM step, not constants baked into it."""
+    rat = d.rat()
+    damage = {"noise_px": 1.0, "occlusion": 0.1, "outliers": 0.0}
+    first = syn.scene(rat, frames=6, seed=11, **damage)
+    other = syn.scene(rat, frames=6, seed=12, cameras=syn.ring_cameras(radius=0.7, height=0.8), **damage)
+    assert not np.allclose(first.anatomy.bone_lengths, other.anatomy.bone_lengths)
+    compiles = []
+
+    def count(event, seconds, **kwargs):
+        if event == "/jax/core/compile/backend_compile_duration":
+            compiles[-1] += 1
+
+    results = []
+    jax.monitoring.register_event_duration_secs_listener(count)
+    try:
+        for s in (first, other):
+            compiles.append(0)
+            results.append(regimes.full_model(s.pixels, s.cameras, rat, s.anatomy, s.confidence, em_iterations=1))
+    finally:
+        jax.monitoring.unregister_event_duration_listener(count)
+    assert compiles[1] == 0, compiles  # the second subject and cameras reuse everything the first call compiled
+    step = regimes.jitted_em_step(kin.compile_model(rat), regimes.ukf.DEFAULT_SIGMA, regimes.GATE)
+    assert step._cache_size() >= 1  # the cached step is the one the regime ran
+    for s, result in zip((first, other), results):
+        assert np.median(regimes.position_errors(result, s.joints)) < 0.005  # each fits its own scene

@@ -14,9 +14,11 @@ formulation).
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -87,8 +89,27 @@ def initial_params(
         jnp.asarray(first_state),
         jnp.diag(jnp.asarray(std**2)),
         jnp.diag(jnp.asarray(std**2)),
-        jnp.full(n_obs, given["pixels"] ** 2),
+        jnp.full(n_obs, given["pixels"] ** 2, dtype=jnp.float64),  # not weak-typed like the M-step output: one compile
     )
+
+
+def _identity(state):
+    return state
+
+
+@functools.lru_cache(maxsize=32)
+def jitted_em_step(
+    model: kin.KinematicModel, sigma: ukf.SigmaParams, gate: float | None, learn=("mu0", "V0", "Q", "R")
+):
+    """The jitted EM iteration ``(bone lengths, marker offsets, camera arrays, params, observations, mask) ->
+    (new params, smoothed)`` of the temporal regimes: the anatomy and cameras are traced arguments, so it compiles
+    once per process for each model, sigma points, gate and learn set (and data shape), not once per subject."""
+
+    def step(lengths, offsets, camera_arrays, params, observations, mask):
+        h = functools.partial(kin.pixels, model, lengths, offsets, camera_arrays)
+        return ukf.em_step(_identity, h, params, observations, mask, sigma, learn=learn, gate=gate)
+
+    return jax.jit(step)
 
 
 def smooth_with_em(pixels, cameras, skeleton, anatomy, confidence=None, threshold=0.9, relax=False,
@@ -101,8 +122,12 @@ def smooth_with_em(pixels, cameras, skeleton, anatomy, confidence=None, threshol
     started = time.perf_counter()
     first, _ = fitting.fit_first_frames(model, anatomy, cameras, np.where(present[..., None], pixels, np.nan)[:1])
     h = kin.emission_function(model, anatomy, cameras)
+    subject = (jnp.asarray(anatomy.bone_lengths), jnp.asarray(anatomy.marker_offsets), cameras.arrays())
+    step = functools.partial(jitted_em_step(model, sigma, gate), *subject)
     params = initial_params(model, first[0], y.shape[1], initial_std)
-    result = ukf.fit_em(lambda x: x, h, params, y, mask, iterations=em_iterations, tol=tol, sigma=sigma, gate=gate)
+    result = ukf.fit_em(
+        _identity, h, params, y, mask, iterations=em_iterations, tol=tol, sigma=sigma, gate=gate, step=step
+    )
     info.update(logliks=result.logliks, em_iterations=len(result.logliks), seconds=time.perf_counter() - started)
     info["gated_out"] = int(mask.sum() - np.asarray(result.smoothed.used).sum())
     smoothed = result.smoothed

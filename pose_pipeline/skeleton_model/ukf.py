@@ -175,17 +175,20 @@ class EMResult(NamedTuple):
     logliks: list  # log-likelihood before each M-step
 
 
+def em_step(
+    f, h, params: SSMParams, observations, mask, sigma=DEFAULT_SIGMA, A=None, learn=("mu0", "V0", "Q", "R"), gate=None
+):
+    """One EM iteration ``-> (new params, smoothed)``, traceable; parameters not named in ``learn`` stay as given."""
+    smoothed = unscented_smoother(f, h, params, observations, mask, sigma, gate)
+    new = m_step(h, smoothed, observations, smoothed.used, params, sigma, A)
+    new = SSMParams(*(getattr(new, k) if k in learn else getattr(params, k) for k in SSMParams._fields))
+    return new, smoothed
+
+
 def make_em_step(f, h, sigma: SigmaParams = DEFAULT_SIGMA, A=None, learn=("mu0", "V0", "Q", "R"), gate=None):
-    """A jitted ``(params, observations, mask) -> (new params, smoothed)`` iteration; parameters not named in
-    ``learn`` stay as given."""
-
-    def step(params, observations, mask):
-        smoothed = unscented_smoother(f, h, params, observations, mask, sigma, gate)
-        new = m_step(h, smoothed, observations, smoothed.used, params, sigma, A)
-        new = SSMParams(*(getattr(new, k) if k in learn else getattr(params, k) for k in SSMParams._fields))
-        return new, smoothed
-
-    return jax.jit(step)
+    """A jitted ``(params, observations, mask) -> (new params, smoothed)`` iteration. It compiles anew for each
+    ``f``/``h``: callers running many subjects or cameras should jit `em_step` with those as traced arguments."""
+    return jax.jit(lambda params, observations, mask: em_step(f, h, params, observations, mask, sigma, A, learn, gate))
 
 
 def fit_em(
@@ -200,10 +203,13 @@ def fit_em(
     A=None,
     learn=("mu0", "V0", "Q", "R"),
     gate=None,
+    step=None,
 ) -> EMResult:
     """EM: alternate smoothing and closed-form M-steps until the log-likelihood gains less than ``tol`` per
-    observed entry, then smooth once more with the learned parameters."""
-    step = make_em_step(f, h, sigma, A, learn, gate)
+    observed entry, then smooth once more with the learned parameters. ``step``: a prebuilt
+    ``(params, observations, mask) -> (new params, smoothed)`` iteration (e.g. a cached jitted `em_step`) used
+    instead of ``make_em_step(f, h, sigma, A, learn, gate)``; it must implement the same model."""
+    step = make_em_step(f, h, sigma, A, learn, gate) if step is None else step
     observations, mask = jnp.asarray(observations), jnp.asarray(mask, dtype=bool)
     observed = max(int(mask.sum()), 1)
     logliks = []
