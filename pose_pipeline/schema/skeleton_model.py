@@ -10,6 +10,10 @@ Triangulated3D × RecordingGroundTruth × ErrorThreshold ─► RegimeValidation
 its errors compared with the full model's by a one-sided Kolmogorov-Smirnov test; `regime_validation` gives them
 as one pandas frame, `pose_pipeline.skeleton_model.figures.regime_histograms` draws the study's figure)
 
+Triangulated3D.SkeletonFit (the joints and state an ``acm_*`` method fitted, stored with the 3D result)
+× SkeletonGroundTruth × ErrorThreshold ─► SkeletonFitValidation (joint errors, per joint in the part);
+`fitted_skeleton` and `skeleton_gait` read a stored fit, `store_fitted_anatomy` keeps the anatomy a run learned
+
 The regimes (``acm_*`` methods of `pose_pipeline.schema.multicam.Triangulated3D`) read both through the
 ``skeleton`` and ``skeleton_anatomy`` resolvers, so every worker process sees the same definitions.
 """
@@ -391,13 +395,18 @@ def _share(values, threshold) -> float:
 def fitted_skeleton(key: dict) -> tuple[SkeletonDefinition, np.ndarray, float]:
     """The skeleton a model-based 3D result (a `Triangulated3D` key) fitted: its stored definition, its joints
     (frames, joints, 3) metres (NaN outside the fitted span) and the recording's frame rate."""
+    fit = _one_fit(key)
+    definition = load_skeleton(fit["skeleton"])
+    if definition.sha256() != fit["skeleton_sha256"]:
+        raise RecordingError(f"skeleton {definition.name!r} is stored with another definition than the fit used")
+    return definition, np.asarray(fit["joints"], float), float((Recording & fit).fetch1("fps"))
+
+
+def _one_fit(key: dict) -> dict:
     rows = (Triangulated3D.SkeletonFit & key).to_dicts()
     if len(rows) != 1:
         raise RecordingError(f"{len(rows)} skeleton fits match {key}; name one model-based 3D result (acm_*)")
-    definition = load_skeleton(rows[0]["skeleton"])
-    if definition.sha256() != rows[0]["skeleton_sha256"]:
-        raise RecordingError(f"skeleton {definition.name!r} is stored with another definition than the fit used")
-    return definition, np.asarray(rows[0]["joints"], float), float((Recording & rows[0]).fetch1("fps"))
+    return rows[0]
 
 
 def skeleton_gait(key: dict, **options) -> dict:
@@ -416,10 +425,7 @@ def skeleton_gait(key: dict, **options) -> dict:
 def store_fitted_anatomy(subject: str, key: dict) -> dict:
     """Keep the anatomy a model-based 3D result (a `Triangulated3D` key) learned from its detections as
     ``subject``'s `SubjectAnatomy`, so later runs use it with ``params={"anatomy": subject}``."""
-    rows = (Triangulated3D.SkeletonFit & key).to_dicts()
-    if len(rows) != 1:
-        raise RecordingError(f"{len(rows)} skeleton fits match {key}; name one model-based 3D result (acm_*)")
-    fit = rows[0]
+    fit = _one_fit(key)
     if fit["anatomy"]:
         raise RecordingError(f"that fit used the stored anatomy {fit['anatomy']!r}; it learned none")
     SubjectAnatomy.insert1({"subject": subject, "skeleton": fit["skeleton"], "skeleton_sha256": fit["skeleton_sha256"],
