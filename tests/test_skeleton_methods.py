@@ -61,6 +61,27 @@ def test_outlier_detections_are_found_by_ransac():
     assert found[bad].mean() > 0.8 and found[~bad].mean() < 0.01
 
 
+def test_the_contract_checks_a_skeleton_fit_against_its_result():
+    from pose_pipeline.formats import ContractError, SkeletonFit, WorldKeypoints3D
+
+    rat, frames = d.rat(), 5
+    fit = SkeletonFit("rat", rat.sha256(), np.zeros((frames, len(rat.joints), 3)), np.zeros((frames, 52)),
+                      rat.rest_lengths(), np.zeros((len(rat.markers), 3)))  # fmt: skip
+    points = np.zeros((frames, 17, 3))
+    result = WorldKeypoints3D(points, np.zeros((frames, 17)), np.ones((frames, 17, 2), bool), "COCO-17", ("a", "b"),
+                              model_based=True, skeleton_fit=fit)  # fmt: skip
+    result.validate(frames)
+    with pytest.raises(ContractError, match="only a model-based result has a skeleton fit"):
+        WorldKeypoints3D(**{**vars(result), "model_based": False}).validate(frames)
+    short = SkeletonFit(**{**vars(fit), "joints": fit.joints[:-1]})
+    with pytest.raises(ContractError, match="skeleton joints covers 4 frames, the video has 5"):
+        WorldKeypoints3D(**{**vars(result), "skeleton_fit": short}).validate(frames)
+    with pytest.raises(ContractError, match="skeleton joints axis 1 must have size 29"):
+        WorldKeypoints3D(**{**vars(result), "skeleton_fit": SkeletonFit(**{**vars(fit), "joints": points})}).validate(
+            frames
+        )
+
+
 def test_a_recording_without_usable_detections_is_refused():
     cameras = ring_of_cameras(3)
     keypoints, _ = observe(cameras, walker(4))
