@@ -141,3 +141,17 @@ def test_skeleton_fit_written_with_the_skeleton_joint_names(triangulated, tmp_pa
     # the same row without skeleton=True: its markers (the joint set's)
     markers, *_ = read_with_opensim(export_triangulated(request, tmp_path / "markers.trc"))
     np.testing.assert_allclose(markers, (Triangulated3D & request).fetch1("keypoints_3d"), atol=1e-6, equal_nan=True)
+
+
+def test_write_trc_names_markers_that_are_not_a_joint_set(tmp_path):
+    from pose_pipeline.export import write_trc
+    from pose_pipeline.formats import Keypoints3D
+
+    points = np.arange(12, dtype=float).reshape(2, 2, 3) / 10
+    path = write_trc(Keypoints3D(points, "my_skeleton"), [0.0, 0.01], tmp_path / "s.trc", markers=("pelvis", "head"))
+    values, times, markers, _ = read_trc(path)
+    assert markers == ("pelvis", "head")
+    np.testing.assert_allclose(values, points, atol=1e-9)
+    np.testing.assert_allclose(times, [0.0, 0.01])
+    with pytest.raises(ExportError, match=r"s.trc: keypoints of shape \(2, 2, 3\) do not match 3 markers"):
+        write_trc(Keypoints3D(points, "my_skeleton"), [0.0, 0.01], tmp_path / "s.trc", markers=("a", "b", "c"))
