@@ -362,6 +362,44 @@ def export(fmt, video, out, project, method, subject, tracker, detector, lifter,
         click.echo(f"wrote {path}")
 
 
+@main.command("export-3d")
+@click.option("--recording", "-r", required=True, help="Recording name.")
+@click.option("--out", "-o", required=True, type=click.Path(path_type=Path), help="Output .trc file.")
+@click.option("--project", "-p", default=None, help="Recording project, if the name is not unique.")
+@click.option("--method", default=None, help="Triangulation method (dlt, acm_full, ...), if there are several.")
+@click.option("--two-d", default=None, help="The recording's 2D results (Recording2D), if there are several.")
+@click.option("--calibration", default=None, help="Calibration, if the recording was triangulated with several.")
+@click.option("--params-hash", default=None, help="Method parameters' hash (a prefix), if there are several.")
+@click.option("--skeleton", is_flag=True, help="Write the fitted skeleton's joints (acm_* methods), not the markers.")
+@click.option("--units", type=click.Choice(["m", "mm"]), default="m", show_default=True,
+              help="Units written (and declared in the header).")  # fmt: skip
+@click.option("--axes", type=click.Choice(["world", "y-up"]), default="world", show_default=True,
+              help="The calibration's world axes as stored, or a z-up world turned to OpenSim's Y up: "
+              "(x, y, z) -> (x, z, -y).")  # fmt: skip
+def export_3d(recording, out, project, method, two_d, calibration, params_hash, skeleton, units, axes):
+    """Write RECORDING's multi-camera 3D result (Triangulated3D) as an OpenSim .trc, times frame / fps."""
+    _activate()
+    from .export import ExportError
+    from .schema.exports import NoResultError, export_triangulated
+
+    restriction = {"recording": recording}
+    restriction.update({k: v for k, v in (("recording_project", project), ("triangulation_method", method),
+                                         ("two_d", two_d), ("calibration", calibration)) if v is not None})  # fmt: skip
+    if params_hash:
+        if not all(c in "0123456789abcdef" for c in params_hash):
+            raise click.BadParameter(
+                f"{params_hash!r} is not a (prefix of a) hexadecimal hash", param_hint="--params-hash"
+            )
+        import datajoint as dj
+
+        restriction = dj.AndList([restriction, f"triangulation_params_hash LIKE '{params_hash}%'"])
+    try:
+        path = export_triangulated(restriction, out, units=units, axes=axes, skeleton=skeleton)
+    except (NoResultError, ExportError) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"wrote {path}")
+
+
 def _export_smpl(restriction: dict, out: Path) -> None:
     from .schema.smpl import SMPLPerson, export_smpl_npz
 

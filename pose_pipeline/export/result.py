@@ -9,6 +9,7 @@ area rather than a point, keep their corner convention).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,15 +89,22 @@ class Result2D:
         return f"{self.name}: 2D keypoints by method {self.method or 'unknown'} with parameters {params}"
 
 
-def check_3d(keypoints: Keypoints3D, timestamps: np.ndarray, name: str, path=None) -> JointSet:
-    """The joint set of a 3D result; `ExportError` naming the result if it has no frames or mismatched arrays."""
+def check_3d(keypoints: Keypoints3D, timestamps: np.ndarray, name: str, path=None,
+             markers: Sequence[str] | None = None) -> tuple[str, ...]:  # fmt: skip
+    """The marker names of a 3D result, one per joint: ``markers`` if given (joints that are not a registered
+    joint set, e.g. a fitted skeleton's), else its joint set's; `ExportError` naming the result if it has no
+    frames or mismatched arrays."""
     where = f"{name}" + (f" -> {path}" if path is not None else "")
     array = keypoints.keypoints
     if array.ndim != 3 or len(array) == 0:
         raise ExportError(f"{where}: the result has no frames (keypoints of shape {array.shape}); nothing to export")
-    joint_set = get_joint_set(keypoints.joint_set)
-    if array.shape[1:] != (len(joint_set), 3):
-        raise ExportError(f"{where}: keypoints of shape {array.shape} do not match joint set {joint_set.name!r}")
+    if markers is None:
+        joint_set = get_joint_set(keypoints.joint_set)
+        names, what = joint_set.joints, f"joint set {joint_set.name!r}"
+    else:
+        names, what = tuple(markers), f"{len(markers)} markers"
+    if array.shape[1:] != (len(names), 3):
+        raise ExportError(f"{where}: keypoints of shape {array.shape} do not match {what}")
     if np.shape(timestamps) != (len(array),):
         raise ExportError(f"{where}: {len(timestamps)} timestamps for {len(array)} frames")
-    return joint_set
+    return names

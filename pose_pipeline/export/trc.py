@@ -17,6 +17,7 @@ marker would otherwise come up one field short. Values are the stored metres, or
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -31,24 +32,27 @@ AXES = {"camera": np.array([1.0, 1.0, 1.0]), "y-up": np.array([1.0, -1.0, -1.0])
 
 
 def write_trc(keypoints: Keypoints3D, timestamps, path, *, units: str = "m", name: str = "3D keypoints",
-              data_rate: float | None = None, decimals: int = 6) -> Path:  # fmt: skip
+              data_rate: float | None = None, decimals: int = 6,
+              markers: Sequence[str] | None = None) -> Path:  # fmt: skip
     """Write 3D keypoints (metres, the contract's unit) as a ``.trc`` in ``units`` (``"m"`` or ``"mm"``).
 
     ``timestamps`` (frames,) seconds; ``data_rate`` defaults to the median frame rate they give (a variable
-    frame rate keeps its real times in the Time column). ``name`` names the result in errors.
+    frame rate keeps its real times in the Time column). ``name`` names the result in errors. Markers are named
+    by the keypoints' joint set, or by ``markers`` (one per joint) for joints that are not a registered joint
+    set (a fitted skeleton's).
     """
     path = Path(path)
     if units not in UNITS:
         raise ExportError(f"{name} -> {path}: units must be one of {', '.join(UNITS)}, not {units!r}")
     timestamps = np.asarray(timestamps, dtype=float)
-    joint_set = check_3d(keypoints, timestamps, name, path)
+    joint_names = check_3d(keypoints, timestamps, name, path, markers)
     values = keypoints.keypoints.astype(float) * UNITS[units]
     n_frames, n_markers = values.shape[:2]
     if data_rate is None:
         steps = np.diff(timestamps)
         data_rate = 1.0 / float(np.median(steps)) if len(steps) and np.median(steps) > 0 else 1.0
     rate = f"{data_rate:.6g}"
-    names = [joint.replace("\t", " ") for joint in joint_set.joints]
+    names = [joint.replace("\t", " ") for joint in joint_names]
     lines = [
         f"PathFileType\t4\t(X/Y/Z)\t{path.name}",
         "DataRate\tCameraRate\tNumFrames\tNumMarkers\tUnits\tOrigDataRate\tOrigDataStartFrame\tOrigNumFrames",

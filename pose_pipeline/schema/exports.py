@@ -1,10 +1,12 @@
 """Stored results written in other tools' formats: fetch one `TopDownPerson` row with its joint set, the video's
 timestamps and size, the subject's boxes and the method's parameters, and hand them to a pure writer
-(`pose_pipeline.export`); likewise one `LiftingPerson` row (3D joints, metres) for OpenSim's ``.trc``.
+(`pose_pipeline.export`); likewise one `LiftingPerson` row (3D joints, metres) or one multi-camera
+`Triangulated3D` row (or its fitted skeleton's joints) for OpenSim's ``.trc``.
 
 >>> export_2d({"filename": "walk.mp4", "top_down_method": "synthetic_pose"}, "nwb", "walk.nwb")
 >>> export_all({"filename": "walk.mp4"}, "dlc-h5", "exports/")   # one file per subject and method
 >>> export_3d({"filename": "walk.mp4", "lifting_method": "synthetic_lifter"}, "trc", "walk.trc", units="mm")
+>>> export_triangulated({"recording": "walk", "triangulation_method": "dlt"}, "walk.trc", axes="y-up")
 """
 
 from __future__ import annotations
@@ -12,12 +14,15 @@ from __future__ import annotations
 from datetime import UTC
 from pathlib import Path
 
+import numpy as np
+
 from ..export import ExportError, Result2D, write_coco, write_dlc_csv, write_dlc_h5, write_nwb, write_trc
 from ..export.trc import AXES
 from ..formats import Keypoints2D, Keypoints3D
 from ..skeletons import get_joint_set
 from .keypoints import TopDownMethod, TopDownPerson
 from .lifting import LiftingPerson
+from .multicam import Recording, Triangulated3D
 from .tracking import PersonBbox
 from .video import Video, VideoInfo
 
@@ -39,6 +44,12 @@ def describe(key: dict) -> str:
     return " ".join(parts)
 
 
+def describe_triangulated(key: dict) -> str:
+    """A `Triangulated3D` result's short name: project/recording, 2D results, calibration, method."""
+    return (f"{key['recording_project']}/{key['recording']} 2D {key['two_d']} calibration {key['calibration']} "
+            f"{key['triangulation_method']}")  # fmt: skip
+
+
 def _keys(table, what: str, restriction) -> list[dict]:
     keys = (table & restriction).keys(order_by="KEY")
     if not keys:
@@ -46,10 +57,10 @@ def _keys(table, what: str, restriction) -> list[dict]:
     return keys
 
 
-def _one_key(table, what: str, hash_attribute: str, restriction) -> dict:
+def _one_key(table, what: str, hash_attribute: str, restriction, name=describe) -> dict:
     keys = _keys(table, what, restriction)
     if len(keys) > 1:
-        found = "; ".join(f"{describe(k)} ({k[hash_attribute][:8]})" for k in keys)
+        found = "; ".join(f"{name(k)} ({k[hash_attribute][:8]})" for k in keys)
         raise NoResultError(f"{restriction} matches {len(keys)} {what.split()[0]} results, not one: {found}")
     return keys[0]
 
@@ -146,6 +157,64 @@ def export_3d(restriction, fmt: str, path, *, units: str = "m", axes: str = "cam
     return writer(keypoints, timestamps, path, units=units, name=describe(key))
 
 
+# The axes a triangulated result can be written in, as rotations of its world frame (rows: the written x, y, z).
+# "y-up" turns a z-up world (the synthetic rigs', a board calibration's) a quarter turn about x, (x, y, z) ->
+# (x, z, -y): OpenSim's vertical Y, and a proper rotation (determinant 1), so left and right stay as they are.
+WORLD_AXES = {"world": np.eye(3), "y-up": np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])}
+
+
+def one_triangulated(restriction) -> dict:
+    """The key of the one `Triangulated3D` row ``restriction`` selects; `NoResultError` listing the candidates
+    when it selects none or several."""
+    return _one_key(Triangulated3D, "triangulated 3D keypoints", "triangulation_params_hash", restriction,
+                    describe_triangulated)  # fmt: skip
+
+
+def export_triangulated(restriction, path, *, units: str = "m", axes: str = "world", skeleton: bool = False) -> Path:
+    """Write the one multi-camera 3D result (`Triangulated3D`) ``restriction`` selects as an OpenSim ``.trc`` to
+    ``path``; returns the path.
+
+    Markers are the result's joints, named by its joint set; with ``skeleton=True`` they are the joints of the
+    skeleton an ``acm_*`` method fitted (`Triangulated3D.SkeletonFit`), named by that skeleton's definition
+    (refused, naming the result, when it has no fit). Times are frame index / `Recording` ``fps`` (the frame
+    rate, not each camera's own frame times). ``units`` "m" or "mm" (declared in the header). ``axes="world"``
+    writes the calibration's world frame as stored (the row's ``world_frame`` says what it is); ``"y-up"`` turns a
+    z-up world into OpenSim's Y-up frame by the rotation (x, y, z) -> (x, z, -y) (`WORLD_AXES`; for a world
+    whose z is not up this is not OpenSim's vertical). Points not triangulated (NaN) are written as empty fields.
+    """
+    key = one_triangulated(restriction)
+    name = describe_triangulated(key)
+    if axes not in WORLD_AXES:
+        raise ExportError(f"{name} -> {path}: axes must be one of {', '.join(WORLD_AXES)}, not {axes!r}")
+    points, joint_set, stored_units = (Triangulated3D & key).fetch1("keypoints_3d", "joint_set", "units")
+    if stored_units != "m":
+        raise ExportError(f"{name}: stored in {stored_units!r}, the 3D contract is metres")
+    markers = None
+    if skeleton:  # the skeleton's joints are no registered joint set: named by its definition
+        points, joint_set, markers = _skeleton_joints(key, name)
+    fps = (Recording & key).fetch1("fps")
+    timestamps = np.arange(len(points)) / fps
+    keypoints = Keypoints3D(points.astype(float) @ WORLD_AXES[axes].T, joint_set)
+    return write_trc(keypoints, timestamps, path, units=units, name=name, markers=markers)
+
+
+def _skeleton_joints(key: dict, name: str) -> tuple[np.ndarray, str, tuple[str, ...]]:
+    """The fitted skeleton's joints of a `Triangulated3D` row, the skeleton's name and its joint names; refused without a fit, or when the
+    stored skeleton's definition is not the one fitted."""
+    from .skeleton_model import load_skeleton
+
+    fit = (Triangulated3D.SkeletonFit & key).to_dicts()
+    if not fit:
+        raise ExportError(f"{name}: no fitted skeleton (Triangulated3D.SkeletonFit) is stored; only the acm_* "
+                          "methods fit one - export its markers without skeleton=True")  # fmt: skip
+    [fit] = fit
+    definition = load_skeleton(fit["skeleton"])
+    if definition.sha256() != fit["skeleton_sha256"]:
+        raise ExportError(f"{name}: skeleton {fit['skeleton']!r} is stored with another definition than the "
+                          "one fitted; its joint names may not be the fit's")  # fmt: skip
+    return fit["joints"], fit["skeleton"], definition.joint_names
+
+
 def _writer(fmt: str, writers: dict | None = None):
     writers = writers or {**WRITERS, **WRITERS_3D}
     if fmt not in writers:
@@ -154,14 +223,17 @@ def _writer(fmt: str, writers: dict | None = None):
 
 
 __all__ = [
+    "WORLD_AXES",
     "WRITERS",
     "WRITERS_3D",
     "NoResultError",
     "export_2d",
     "export_3d",
     "export_all",
+    "export_triangulated",
     "one_result",
     "one_result_3d",
+    "one_triangulated",
     "result_2d",
     "result_3d_keys",
 ]
