@@ -56,11 +56,13 @@ def test_bad_detections_are_named(scene):
 
 
 def test_the_em_step_compiles_once_for_another_subject_and_other_cameras():
-    """The anatomy and cameras are traced arguments of the cached jitted EM step, not constants baked into it."""
+    """The anatomy and cameras are traced arguments of the cached jitted EM step, not constants baked into it, and
+    a recording of another length reuses it."""
     rat = d.rat()
     damage = {"noise_px": 1.0, "occlusion": 0.1, "outliers": 0.0}
     first = syn.scene(rat, frames=6, seed=11, **damage)
-    other = syn.scene(rat, frames=6, seed=12, cameras=syn.ring_cameras(radius=0.7, height=0.8), **damage)
+    # another length too: both are padded to one compiled length (ukf.padded_length)
+    other = syn.scene(rat, frames=9, seed=12, cameras=syn.ring_cameras(radius=0.7, height=0.8), **damage)
     assert not np.allclose(first.anatomy.bone_lengths, other.anatomy.bone_lengths)
     compiles = []
 

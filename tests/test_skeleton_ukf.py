@@ -124,3 +124,36 @@ def test_em_raises_the_likelihood_and_learns_the_noise():
     assert float(result.smoothed.loglik) >= float(at_truth)  # the learned noise explains the data at least as well
     np.testing.assert_allclose(np.diag(result.params.Q), np.diag(Q_true), rtol=0.6)  # 400 steps: MLE within sampling
     np.testing.assert_allclose(result.params.R, R_true, rtol=0.6)
+
+
+def test_masked_frames_padded_after_the_end_change_nothing():
+    """`padded_length` padding (masked frames after the end, left out of the M-step's Q) gives the unpadded
+    sequence's smoothed states, log-likelihoods and learned noise, so sequences of other lengths share a compile."""
+    rng = np.random.default_rng(5)
+    n, d, T = 2, 3, 37
+    H = rng.normal(size=(d, n))
+    _, ys = _simulate(lambda x: x, lambda x: jnp.asarray(H) @ x, np.zeros(n), np.diag([0.02, 0.05]),
+                      np.array([0.1, 0.2, 0.05]), T, rng)  # fmt: skip
+    mask = rng.random((T, d)) > 0.2
+    ys = np.where(mask, ys, np.nan)
+    params = ukf.SSMParams(jnp.zeros(n), jnp.eye(n), jnp.eye(n) * 0.5, jnp.ones(d))
+    plain = ukf.fit_em(lambda x: x, lambda x: H @ x, params, ys, mask, iterations=5, tol=0)
+
+    padded = ukf.padded_length(T)
+    assert padded == 40 and ukf.padded_length(1000) == 1024 and ukf.padded_length(1025) == 1152
+    weights = jnp.asarray(np.arange(padded) < T, dtype=float)
+
+    def step(p, y, m):
+        return ukf.em_step(lambda x: x, lambda x: H @ x, p, y, m, frame_weights=weights)
+
+    long_y = np.concatenate([ys, np.full((padded - T, d), np.nan)])
+    long_mask = np.concatenate([mask, np.zeros((padded - T, d), bool)])
+    result = ukf.fit_em(None, None, params, long_y, long_mask, iterations=5, tol=0, step=step)
+    np.testing.assert_allclose(result.logliks, plain.logliks, rtol=1e-10)
+    np.testing.assert_allclose(result.smoothed.smoothed_means[:T], plain.smoothed.smoothed_means, atol=1e-10)
+    np.testing.assert_allclose(result.smoothed.smoothed_covs[:T], plain.smoothed.smoothed_covs, atol=1e-10)
+    for learned, expected in zip(result.params, plain.params, strict=True):
+        np.testing.assert_allclose(learned, expected, atol=1e-10)
+    # without the weights the padding's transitions would shrink Q: the test can tell
+    unweighted = ukf.fit_em(lambda x: x, lambda x: H @ x, params, long_y, long_mask, iterations=5, tol=0)
+    assert not np.allclose(unweighted.params.Q, plain.params.Q, atol=1e-6)

@@ -67,9 +67,13 @@ def check_detections(pixels, cameras: Cameras, skeleton: SkeletonDefinition, pre
     return {"markers_never_detected": never}
 
 
-def _finish(regime, model, anatomy, states, covs=None, info=None) -> RegimeResult:
+def _finish(regime, model, anatomy, states, covs=None, info=None, frames: int | None = None) -> RegimeResult:
+    """The result of the first ``frames`` states (all by default; the kinematics run on every state given, so a
+    padded sequence reuses the padded length's compiled function)."""
     joints, markers = (np.asarray(a) for a in kin.forward_sequence(model, anatomy, states))
-    return RegimeResult(regime, np.asarray(states), joints, markers, covs, info or {})
+    keep = slice(0, len(joints) if frames is None else frames)
+    covs = None if covs is None else np.asarray(covs)[keep]
+    return RegimeResult(regime, np.asarray(states)[keep], joints[keep], markers[keep], covs, info or {})
 
 
 def initial_params(
@@ -101,13 +105,15 @@ def _identity(state):
 def jitted_em_step(
     model: kin.KinematicModel, sigma: ukf.SigmaParams, gate: float | None, learn=("mu0", "V0", "Q", "R")
 ):
-    """The jitted EM iteration ``(bone lengths, marker offsets, camera arrays, params, observations, mask) ->
-    (new params, smoothed)`` of the temporal regimes: the anatomy and cameras are traced arguments, so it compiles
-    once per process for each model, sigma points, gate and learn set (and data shape), not once per subject."""
+    """The jitted EM iteration ``(bone lengths, marker offsets, camera arrays, frame weights, params, observations,
+    mask) -> (new params, smoothed)`` of the temporal regimes: the anatomy and cameras are traced arguments, so it
+    compiles once per process for each model, sigma points, gate and learn set (and data shape: `smooth_with_em`
+    pads sequences to `ukf.padded_length`), not once per subject or recording."""
 
-    def step(lengths, offsets, camera_arrays, params, observations, mask):
+    def step(lengths, offsets, camera_arrays, frame_weights, params, observations, mask):
         h = functools.partial(kin.pixels, model, lengths, offsets, camera_arrays)
-        return ukf.em_step(_identity, h, params, observations, mask, sigma, learn=learn, gate=gate)
+        return ukf.em_step(_identity, h, params, observations, mask, sigma, learn=learn, gate=gate,
+                           frame_weights=frame_weights)  # fmt: skip
 
     return jax.jit(step)
 
@@ -122,7 +128,12 @@ def smooth_with_em(pixels, cameras, skeleton, anatomy, confidence=None, threshol
     started = time.perf_counter()
     first, _ = fitting.fit_first_frames(model, anatomy, cameras, np.where(present[..., None], pixels, np.nan)[:1])
     h = kin.emission_function(model, anatomy, cameras)
-    subject = (jnp.asarray(anatomy.bone_lengths), jnp.asarray(anatomy.marker_offsets), cameras.arrays())
+    # masked frames after the end: recordings of similar lengths share one compiled step (ukf.padded_length)
+    frames, padded = len(y), ukf.padded_length(len(y))
+    y = np.concatenate([y, np.full((padded - frames, y.shape[1]), np.nan)])
+    mask = np.concatenate([mask, np.zeros((padded - frames, mask.shape[1]), bool)])
+    weights = jnp.asarray(np.arange(padded) < frames, dtype=jnp.float64)
+    subject = (jnp.asarray(anatomy.bone_lengths), jnp.asarray(anatomy.marker_offsets), cameras.arrays(), weights)
     step = functools.partial(jitted_em_step(model, sigma, gate), *subject)
     params = initial_params(model, first[0], y.shape[1], initial_std)
     result = ukf.fit_em(
@@ -131,7 +142,7 @@ def smooth_with_em(pixels, cameras, skeleton, anatomy, confidence=None, threshol
     info.update(logliks=result.logliks, em_iterations=len(result.logliks), seconds=time.perf_counter() - started)
     info["gated_out"] = int(mask.sum() - np.asarray(result.smoothed.used).sum())
     smoothed = result.smoothed
-    return _finish(regime, model, anatomy, smoothed.smoothed_means, np.asarray(smoothed.smoothed_covs), info)
+    return _finish(regime, model, anatomy, smoothed.smoothed_means, smoothed.smoothed_covs, info, frames)
 
 
 def per_frame(pixels, cameras, skeleton, anatomy, confidence=None, threshold=0.9, relax=False, regime="naive",

@@ -138,22 +138,33 @@ def unscented_smoother(
 
 
 def m_step(
-    h, smoothed: Smoothed, observations, mask, params: SSMParams, sigma=DEFAULT_SIGMA, A=None, min_variance=1e-8
+    h,
+    smoothed: Smoothed,
+    observations,
+    mask,
+    params: SSMParams,
+    sigma=DEFAULT_SIGMA,
+    A=None,
+    min_variance=1e-8,
+    frame_weights=None,
 ) -> SSMParams:
-    """Closed-form updates of mu0, V0, Q (linear transition ``A``, identity if None) and diagonal R."""
+    """Closed-form updates of mu0, V0, Q (linear transition ``A``, identity if None) and diagonal R.
+    ``frame_weights`` (T,): 1 for the sequence's frames, 0 for padding after its end (see `padded_length`), whose
+    transitions then do not count in Q (their observations are masked, so R ignores them anyway)."""
     m, P, lag = smoothed.smoothed_means, smoothed.smoothed_covs, smoothed.lag_one_covs
     n = m.shape[1]
     A = jnp.eye(n) if A is None else jnp.asarray(A)
+    w = jnp.ones(m.shape[0] - 1) if frame_weights is None else jnp.asarray(frame_weights, m.dtype)[1:]
     d = m[1:] - m[:-1] @ A.T
-    # E[(x_t - A x_{t-1})(x_t - A x_{t-1})^T] with lag[t-1] = Cov(x_t, x_{t-1})
+    # E[(x_t - A x_{t-1})(x_t - A x_{t-1})^T] with lag[t-1] = Cov(x_t, x_{t-1}), over the weighted transitions
     terms = (
-        jnp.einsum("ti,tj->ij", d, d)
-        + P[1:].sum(0)
-        - jnp.einsum("tij,kj->ik", lag, A)
-        - jnp.einsum("ij,tkj->ik", A, lag)
-        + jnp.einsum("ij,tjk,lk->il", A, P[:-1], A)
+        jnp.einsum("t,ti,tj->ij", w, d, d)
+        + jnp.einsum("t,tij->ij", w, P[1:])
+        - jnp.einsum("t,tij,kj->ik", w, lag, A)
+        - jnp.einsum("ij,t,tkj->ik", A, w, lag)
+        + jnp.einsum("ij,t,tjk,lk->il", A, w, P[:-1], A)
     )
-    Q = _symmetric(terms / (m.shape[0] - 1)) + min_variance * jnp.eye(n)
+    Q = _symmetric(terms / jnp.maximum(w.sum(), 1.0)) + min_variance * jnp.eye(n)
     lam, wm, wc = _weights(n, sigma)
 
     observations = jnp.asarray(observations)
@@ -169,6 +180,18 @@ def m_step(
     return SSMParams(m[0], P[0] + min_variance * jnp.eye(n), Q, jnp.maximum(R, min_variance))
 
 
+def padded_length(frames: int, minimum: int = 16, per_octave: int = 8) -> int:
+    """The length a sequence of ``frames`` is padded to (masked frames after its end) so that sequences of similar
+    lengths share one compiled smoother: ``minimum``, else the next multiple of 2**k / ``per_octave`` (k the
+    octave of ``frames``), at most 1 / ``per_octave`` longer than the sequence. Masked frames at the end change
+    nothing before them: with no observation the filter only predicts, and the smoother's backward pass returns
+    the filtered estimates unchanged from there (the M-step leaves their transitions out, `m_step`)."""
+    if frames <= minimum:
+        return minimum
+    step = max(1, 2 ** (int(frames - 1).bit_length() - 1) // per_octave)
+    return -(-frames // step) * step
+
+
 class EMResult(NamedTuple):
     params: SSMParams
     smoothed: Smoothed
@@ -176,11 +199,21 @@ class EMResult(NamedTuple):
 
 
 def em_step(
-    f, h, params: SSMParams, observations, mask, sigma=DEFAULT_SIGMA, A=None, learn=("mu0", "V0", "Q", "R"), gate=None
+    f,
+    h,
+    params: SSMParams,
+    observations,
+    mask,
+    sigma=DEFAULT_SIGMA,
+    A=None,
+    learn=("mu0", "V0", "Q", "R"),
+    gate=None,
+    frame_weights=None,
 ):
-    """One EM iteration ``-> (new params, smoothed)``, traceable; parameters not named in ``learn`` stay as given."""
+    """One EM iteration ``-> (new params, smoothed)``, traceable; parameters not named in ``learn`` stay as given;
+    ``frame_weights`` as `m_step` takes them."""
     smoothed = unscented_smoother(f, h, params, observations, mask, sigma, gate)
-    new = m_step(h, smoothed, observations, smoothed.used, params, sigma, A)
+    new = m_step(h, smoothed, observations, smoothed.used, params, sigma, A, frame_weights=frame_weights)
     new = SSMParams(*(getattr(new, k) if k in learn else getattr(params, k) for k in SSMParams._fields))
     return new, smoothed
 
