@@ -87,6 +87,8 @@ def test_validation_measures_and_compares_with_the_full_model(populated):
             (row.errors > row.threshold_mm).mean()
         )
         assert row.speed_p95 >= row.speed_median > 0 and len(row.speeds) > 0
+        # the distributions are stored, not only their summaries
+        assert row.acceleration_p95 == pytest.approx(np.percentile(row.accelerations, 95), rel=1e-5)
     four = frame[frame.error_threshold == "4cm"].set_index("triangulation_method")
     ten = frame[frame.error_threshold == "10cm"].set_index("triangulation_method")
     assert (ten.share_above <= four.share_above).all()

@@ -197,6 +197,7 @@ class RegimeValidation(dj.Computed):
     acceleration_p95=null    : float64
     true_acceleration_p95=null : float64
     speeds                   : <blob>     # float32 m/s, the result's joint speeds between consecutive frames
+    accelerations            : <blob>     # float32 m/s^2, its joint accelerations over three consecutive frames
     """
 
     class AgainstFull(dj.Part):
@@ -255,7 +256,8 @@ class RegimeValidation(dj.Computed):
             "true_acceleration_p95": _percentile(true_accelerations, 95),
         }  # fmt: skip
         self.insert1({**key, **nan_to_null(row), "num_points": int(errors.size), "errors": errors.astype(np.float32),
-                      "speeds": speeds.astype(np.float32)})  # fmt: skip
+                      "speeds": speeds.astype(np.float32),
+                      "accelerations": accelerations.astype(np.float32)})  # fmt: skip
         same = {k: key[k] for k in ("recording_project", "recording", "two_d", "calibration")}
         comparisons = []
         for full in (Triangulated3D & same & {"triangulation_method": "acm_full"}).proj().to_dicts():
