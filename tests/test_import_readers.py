@@ -304,6 +304,12 @@ def test_coco_results_list_untracked_people_chosen_as_openpose_people_are(tmp_pa
     big[..., 2] = np.maximum(big[..., 2], 0.01)  # a score of exactly 0 would be a missing point
     path = tmp_path / "detections.json"
     path.write_text(json.dumps(coco_results([[small[f], big[f]] for f in range(N_FRAMES)])))
+    from pycocotools.coco import COCO
+
+    ground_truth = COCO()  # the list is what pycocotools takes as results for our export's images
+    ground_truth.dataset = coco_dict(result(big))
+    ground_truth.createIndex()
+    assert len(ground_truth.loadRes(str(path)).getAnnIds()) == 2 * N_FRAMES
     with pytest.raises(ImportRefused, match=r"detections.json \(coco\): frame 0 has 2 people; choose with"):
         import_pose(path, None, VIDEO)
     largest, joint_set, pose, _ = import_pose(path, None, VIDEO, individual="largest")
