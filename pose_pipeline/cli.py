@@ -422,18 +422,20 @@ def _export_smpl(restriction: dict, out: Path) -> None:
 @main.command("import-results")
 @click.argument("video")
 @click.argument("file", type=click.Path(exists=True, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["dlc", "dlc-h5", "dlc-csv", "slp", "nwb", "openpose"]),
-              default=None, help="The file's format (default: from its name; a folder is OpenPose JSON).")  # fmt: skip
+@click.option("--format", "fmt", type=click.Choice(["dlc", "dlc-h5", "dlc-csv", "slp", "nwb", "openpose", "coco", "coco-0"]),
+              default=None, help="The file's format (default: from its name; a folder is OpenPose JSON, .json is "
+              "COCO; coco-0: a COCO results list whose image_id counts frames from 0).")  # fmt: skip
 @click.option("--individual", default=None,
               help="Which individual of a multi-animal file: a DeepLabCut individual, a SLEAP track, an NWB "
-              "PoseEstimation name; OpenPose: box, largest or an index.")  # fmt: skip
+              "PoseEstimation name, a COCO track_id; OpenPose, untracked COCO: box, largest or an index.")  # fmt: skip
 @click.option(
     "--joint-set",
     default=None,
-    help="Store the joints as this known joint set (OpenPose: OpenPose-BODY_25, -BODY_25B or -COCO-18).",
+    help="Store the joints as this known joint set (OpenPose: OpenPose-BODY_25, -BODY_25B or -COCO-18; COCO: "
+    "the layout of unnamed keypoints other than COCO-17).",
 )
 @click.option("--pixel-origin", type=click.Choice(["centre", "corner"]), default="centre", show_default=True,
-              help="Where the file puts (0, 0): the top-left pixel's centre (DeepLabCut, SLEAP, NWB, OpenPose) or "
+              help="Where the file puts (0, 0): the top-left pixel's centre (DeepLabCut, SLEAP, NWB, OpenPose, COCO) or "
               "its corner (pose_pipeline).")  # fmt: skip
 @click.option("--project", "-p", default=None, help="Video project, if the file name is not unique.")
 @click.option("--subject", "-s", type=int, default=None, help="Subject id, if the video has several subjects.")
@@ -443,7 +445,7 @@ def _export_smpl(restriction: dict, out: Path) -> None:
 def import_results(video, file, fmt, individual, joint_set, pixel_origin, project, subject, tracker, detector,
                    no_populate):  # fmt: skip
     """Import another tool's 2D result FILE (DeepLabCut .h5/.csv, SLEAP .slp, NWB ndx-pose, an OpenPose JSON
-    folder) for VIDEO's subject as the 2D method 'imported', checked against the video first."""
+    folder, COCO keypoint JSON) for VIDEO's subject as the 2D method 'imported', checked against the video first."""
     _activate()
     from .schema.imports import ImportRefused
     from .schema.imports import import_results as run_import

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pose_pipeline.export import Result2D, write_dlc_csv, write_dlc_h5, write_nwb
+from pose_pipeline.export import Result2D, coco_dict, write_coco, write_dlc_csv, write_dlc_h5, write_nwb
 from pose_pipeline.formats import Keypoints2D
 from pose_pipeline.imports import ImportRefused, VideoFacts, import_pose
 from pose_pipeline.skeletons import COCO17, OPENPOSE_BODY25
@@ -261,3 +261,134 @@ def test_mismatches_are_refused_naming_the_file(tmp_path):
         import_pose(tmp_path / "json", None, VIDEO)
     with pytest.raises(ImportRefused, match="no import format 'trc'"):
         import_pose(path, "trc", VIDEO)
+
+
+def on_grid(keypoints: np.ndarray) -> np.ndarray:
+    """Keypoints on a 1/16 px grid and confidences on a 1/64 grid: exact in the COCO writer's 4 and 6 decimals."""
+    return np.concatenate([np.round(keypoints[..., :2] * 16) / 16, np.round(keypoints[..., 2:] * 64) / 64], axis=-1)
+
+
+def test_coco_export_then_import_gives_back_the_same_array(tmp_path):
+    keypoints = on_grid(walker_keypoints())
+    path = write_coco(result(keypoints), tmp_path / "walk.json")
+    imported, joint_set, pose, chosen = import_pose(path, None, VIDEO)  # .json: COCO
+    assert joint_set is COCO17 and pose.format == "coco" and pose.reader_version.endswith("(COCO keypoint dataset)")
+    assert pose.n_frames == N_FRAMES and pose.size == (WIDTH, HEIGHT) and chosen == "0"  # the export's track_id
+    np.testing.assert_array_equal(imported.keypoints, keypoints)  # NaN where missing, the same numbers elsewhere
+    raw = json.loads(path.read_text())["annotations"][0]["keypoints"]
+    assert raw[:2] == [keypoints[0, 0, 0] - 0.5, keypoints[0, 0, 1] - 0.5]  # the file is pixel-centre
+    corner, *_ = import_pose(path, "coco", VIDEO, pixel_origin="corner")
+    np.testing.assert_array_equal(corner.keypoints[..., :2], keypoints[..., :2] - 0.5)
+
+
+def coco_results(people_per_frame, first_image_id: int = 1, tracks=None) -> list[dict]:
+    """A detector's results list (detectron2's ``instances_to_coco_json`` layout): pixel-centre keypoints with
+    their scores in the third slot, no names, image_id counting frames from ``first_image_id``."""
+    results = []
+    for frame, people in enumerate(people_per_frame):
+        for n, person in enumerate(people):
+            if not np.isfinite(person[:, 0]).any():
+                continue
+            flat = np.where(np.isfinite(person), np.concatenate([person[:, :2] - 0.5, person[:, 2:]], axis=1), 0.0)
+            results.append({"image_id": frame + first_image_id, "category_id": 1, "keypoints": flat.ravel().tolist(),
+                            "score": float(np.nanmean(person[:, 2])), "bbox": [0.0, 0.0, 10.0, 10.0]})  # fmt: skip
+            if tracks is not None:
+                results[-1]["track_id"] = tracks[n]
+    return results
+
+
+def test_coco_results_list_untracked_people_chosen_as_openpose_people_are(tmp_path):
+    small, big = walker_keypoints(seed=1), walker_keypoints(seed=2)
+    small[..., :2] = small[..., :2] * 0.2 + 5
+    small[3], big[3] = small[4], big[4]
+    big[..., 2] = np.maximum(big[..., 2], 0.01)  # a score of exactly 0 would be a missing point
+    path = tmp_path / "detections.json"
+    path.write_text(json.dumps(coco_results([[small[f], big[f]] for f in range(N_FRAMES)])))
+    from pycocotools.coco import COCO
+
+    ground_truth = COCO()  # the list is what pycocotools takes as results for our export's images
+    ground_truth.dataset = coco_dict(result(big))
+    ground_truth.createIndex()
+    assert len(ground_truth.loadRes(str(path)).getAnnIds()) == 2 * N_FRAMES
+    with pytest.raises(ImportRefused, match=r"detections.json \(coco\): frame 0 has 2 people; choose with"):
+        import_pose(path, None, VIDEO)
+    largest, joint_set, pose, _ = import_pose(path, None, VIDEO, individual="largest")
+    assert joint_set is COCO17 and pose.reader_version.endswith("(COCO keypoint results list)")
+    np.testing.assert_allclose(largest.keypoints, big, rtol=0, atol=1e-9, equal_nan=True)  # scores: confidence
+
+    path.write_text(json.dumps(coco_results([[small[f], big[f]] for f in range(N_FRAMES)], first_image_id=0)))
+    with pytest.raises(ImportRefused, match=r"\(coco\): image_id 0 is before the first frame .* format 'coco-0'"):
+        import_pose(path, None, VIDEO, individual="largest")
+    zero_based, *_ = import_pose(path, "coco-0", VIDEO, individual="largest")
+    np.testing.assert_allclose(zero_based.keypoints, big, rtol=0, atol=1e-9, equal_nan=True)
+
+    path.write_text(json.dumps(coco_results([[small[f], big[f]] for f in range(N_FRAMES)], tracks=[7, 9])))
+    with pytest.raises(ImportRefused, match=r"holds 2 individuals \('7', '9'\); name one with individual="):
+        import_pose(path, None, VIDEO)
+    tracked, *_ = import_pose(path, None, VIDEO, individual=9)
+    np.testing.assert_allclose(tracked.keypoints, big, rtol=0, atol=1e-9, equal_nan=True)
+
+
+def test_coco_dataset_of_another_layout_names_its_joint_set(tmp_path):
+    """An animal dataset (mmpose's layout): three named keypoints with visibility flags, frames numbered in the
+    image file names (the ids run backwards), a crowd region and an unlabelled animal that are not individuals."""
+    keypoints = walker_keypoints(joints=3, seed=3)
+    flags = np.where(np.isfinite(keypoints[..., 0]), 2, 0)
+    flags[6, 1] = 1  # labelled but occluded: still a point
+    images = [{"id": 500 - f, "file_name": f"mouse/img_{f:05d}.jpg", "width": WIDTH, "height": HEIGHT}
+              for f in range(N_FRAMES)]  # fmt: skip
+    annotations = [{"id": f + 1, "image_id": 500 - f, "category_id": 3, "iscrowd": 0,
+                    "keypoints": np.stack([np.nan_to_num(keypoints[f, :, 0] - 0.5), np.nan_to_num(keypoints[f, :, 1]
+                                           - 0.5), flags[f]], axis=1).ravel().tolist()}
+                   for f in range(N_FRAMES) if flags[f].any()]  # fmt: skip
+    annotations.append({"id": 99, "image_id": 499, "category_id": 3, "iscrowd": 1, "keypoints": [1, 1, 2] * 3})
+    annotations.append({"id": 98, "image_id": 498, "category_id": 3, "keypoints": [0, 0, 0] * 3})
+    category = {"id": 3, "name": "mouse", "keypoints": ["snout", "ear", "tail"], "skeleton": [[1, 2], [2, 3]]}
+    path = tmp_path / "mice.json"
+    path.write_text(json.dumps({"images": images, "annotations": annotations, "categories": [category]}))
+    imported, joint_set, pose, chosen = import_pose(path, "coco", VIDEO)
+    assert joint_set.name == "COCO:mouse" and joint_set.joints == ("snout", "ear", "tail")
+    assert joint_set.bones == ((0, 1), (1, 2)) and pose.n_frames == N_FRAMES and chosen == "subject"
+    expected = keypoints.copy()
+    expected[..., 2] = np.where(np.isfinite(keypoints[..., 0]), 1.0, np.nan)  # flags: a labelled point
+    np.testing.assert_allclose(imported.keypoints, expected, rtol=0, atol=1e-9, equal_nan=True)
+    for image in images:
+        image["file_name"] = "still.jpg"  # no frame number: frames follow the ids' order
+    path.write_text(json.dumps({"images": images, "annotations": annotations, "categories": [category]}))
+    by_id, *_ = import_pose(path, "coco", VIDEO)
+    np.testing.assert_allclose(by_id.keypoints, expected[::-1], rtol=0, atol=1e-9, equal_nan=True)
+
+
+def test_coco_files_that_do_not_fit_are_refused_by_name(tmp_path):
+    keypoints = on_grid(walker_keypoints())
+    body = coco_dict(result(keypoints))
+    path = tmp_path / "walk.json"
+
+    def refused(content, match, **options):
+        path.write_text(content if isinstance(content, str) else json.dumps(content))
+        with pytest.raises(ImportRefused, match=match):
+            import_pose(path, options.pop("fmt", None), options.pop("video", VIDEO), **options)
+
+    short = json.loads(json.dumps(body))
+    short["annotations"][2]["keypoints"] = short["annotations"][2]["keypoints"][:-3]
+    refused(short, r"walk.json \(coco\): annotations have \[16, 17\] keypoints; one layout is supported")
+    renamed = json.loads(json.dumps(body))
+    renamed["categories"][0]["keypoints"] = renamed["categories"][0]["keypoints"][:16]
+    refused(renamed, r"walk.json \(coco\): annotations have 17 keypoints; category 'person' names 16")
+    refused(coco_results([[p] for p in walker_keypoints(joints=20)]), r"walk.json \(coco\): annotations have 20 "
+            r"unnamed keypoints, not COCO-17's 17; name the layout with joint_set=\.\.\. \(no known set")  # fmt: skip
+    refused(coco_results([[p] for p in walker_keypoints(joints=25)]), r"25 unnamed keypoints.*OpenPose-BODY_25, ")
+    beyond = coco_results([[p] for p in keypoints])
+    beyond[-1]["image_id"] = N_FRAMES + 5
+    refused(beyond, rf"walk.json \(coco\): has frame {N_FRAMES + 4} for 'subject'; test/walk.mp4 has frames 0\.\.11")
+    long = json.loads(json.dumps(body))
+    long["images"].append({**long["images"][-1], "id": 99, "frame_index": N_FRAMES})
+    refused(long, rf"walk.json \(coco\): covers {N_FRAMES + 1} frames; test/walk.mp4 has {N_FRAMES}")
+    refused(
+        body,
+        r"walk.json \(coco\): is for a 320 x 240 video; big.mp4 is 640 x 480",
+        video=VideoFacts(N_FRAMES, 640, 480, "big.mp4"),
+    )
+    refused('{"version": 1.3, "people": []}', r"walk.json \(coco\): not COCO keypoint JSON \(neither a dataset")
+    refused("frame,x\n0,1\n", r"walk.json \(coco\): not COCO keypoint JSON \(JSONDecodeError")
+    refused([{"image_id": 1, "bbox": [0, 0, 1, 1], "score": 0.9}], r"annotation 0 has no image_id and keypoints")

@@ -74,6 +74,26 @@ def test_export_then_cli_import_gives_back_the_stored_array(walker, tmp_path):
         "imported_sha256": digest}) == 1  # fmt: skip
 
 
+def test_coco_export_then_import_gives_back_the_stored_array(walker, tmp_path):
+    """Our COCO export of the walker's result read back through the stage: the same array (to the writer's 4
+    decimals), COCO-17 told by the category's names, the export's track_id as the individual."""
+    subject, model = walker
+    stored = (TopDownPerson & model).fetch1("keypoints")
+    path = export_2d(model, "coco", tmp_path / "walker_coco.json")
+    run = CliRunner().invoke(main, ["import-results", "walker.mp4", str(path), "--format", "coco"])
+    assert run.exit_code == 0, run.output
+    digest = file_sha256(path)
+    key = TopDownMethod.request_key({**subject, "top_down_method": "imported", "params": {"file": digest,
+                                                                                           "format": "coco"}})  # fmt: skip
+    row = (TopDownPerson & key).fetch1()
+    np.testing.assert_allclose(row["keypoints"][..., :2], stored[..., :2], rtol=0, atol=1e-4, equal_nan=True)
+    np.testing.assert_allclose(row["keypoints"][..., 2], stored[..., 2], rtol=0, atol=1e-6, equal_nan=True)
+    assert row["joint_set"] == "COCO-17" and row["num_frames"] == N_FRAMES
+    source = row["provenance"]["imported"]
+    assert source["sha256"] == digest and source["format"] == "coco" and source["individual"] == "0"
+    assert source["reader"] == "pose_pipeline.imports.coco" and (ImportedFile & {"imported_sha256": digest})
+
+
 def _hash_of(path, subject) -> str:
     return TopDownMethod.request_key({**subject, "top_down_method": "imported", "params": {
         "file": file_sha256(path), "format": "dlc"}})["top_down_params_hash"]  # fmt: skip

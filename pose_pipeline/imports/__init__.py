@@ -1,11 +1,12 @@
 """Results of other tools imported as a 2D method, ``imported``: DeepLabCut ``.h5``/``.csv``, SLEAP ``.slp``, NWB
-ndx-pose files and OpenPose JSON folders, read into the 2D stage's contract for a video already in the database.
+ndx-pose files, OpenPose JSON folders and COCO keypoint JSON, read into the 2D stage's contract for a video already
+in the database.
 
-`import_pose` is the whole import without the database: read the file (`dlc`, `sleap`, `nwb`, `openpose`), choose
-the individual, map its joints onto a joint set, convert the pixel convention and check everything against the
-video (`common`). The ``imported`` method (`method`) runs it inside the normal ``TopDownPerson.populate`` path on a
-file the schema layer keeps in its stores (`pose_pipeline.schema.imports`). Only numpy is imported here; pandas,
-sleap-io and pynwb load when their format is read.
+`import_pose` is the whole import without the database: read the file (`dlc`, `sleap`, `nwb`, `openpose`,
+`coco`), choose the individual, map its joints onto a joint set, convert the pixel convention and check everything
+against the video (`common`). The ``imported`` method (`method`) runs it inside the normal ``TopDownPerson.populate``
+path on a file the schema layer keeps in its stores (`pose_pipeline.schema.imports`). Only numpy is imported here;
+pandas, sleap-io and pynwb load when their format is read.
 """
 
 from __future__ import annotations
@@ -18,9 +19,12 @@ from ..formats import Keypoints2D
 from ..skeletons import JointSet
 from .common import ImportRefused, PoseFile, VideoFacts, assemble, joint_set_for
 
-FORMATS = ("dlc", "slp", "nwb", "openpose")
-ALIASES = {"dlc-h5": "dlc", "dlc-csv": "dlc", "h5": "dlc", "csv": "dlc", "sleap": "slp", "ndx-pose": "nwb"}
-SUFFIX_FORMATS = {".h5": "dlc", ".hdf5": "dlc", ".csv": "dlc", ".slp": "slp", ".nwb": "nwb", ".zip": "openpose"}
+FORMATS = ("dlc", "slp", "nwb", "openpose", "coco", "coco-0")  # coco-0: a COCO results list counting frames from 0
+ALIASES = {"dlc-h5": "dlc", "dlc-csv": "dlc", "h5": "dlc", "csv": "dlc", "sleap": "slp", "ndx-pose": "nwb",
+           "json": "coco"}  # fmt: skip
+SUFFIX_FORMATS = {".h5": "dlc", ".hdf5": "dlc", ".csv": "dlc", ".slp": "slp", ".nwb": "nwb", ".zip": "openpose",
+                  ".json": "coco"}  # fmt: skip
+NAMES_JOINTS = ("openpose", "coco", "coco-0")  # formats whose reader takes joint_set (a layout the file cannot name)
 
 
 def format_name(fmt: str | None, path) -> str:
@@ -44,6 +48,7 @@ def read_pose(path, fmt: str, pixel_origin: str = "centre", joint_set: str | Non
               frame_times: np.ndarray | None = None) -> PoseFile:  # fmt: skip
     """Read a result file of format ``fmt`` (`FORMATS`); ``name`` is how messages name it (the original file,
     when ``path`` is its stored copy); ``frame_times`` the video's per-frame times (NWB samples go by time)."""
+    from .coco import read_coco
     from .dlc import read_dlc
     from .nwb import read_nwb
     from .openpose import read_openpose
@@ -57,6 +62,8 @@ def read_pose(path, fmt: str, pixel_origin: str = "centre", joint_set: str | Non
         raise ImportRefused(f"{name or path} ({fmt}): no such file")
     if fmt == "dlc":
         return read_dlc(path, pixel_origin, name)
+    if fmt in ("coco", "coco-0"):
+        return read_coco(path, pixel_origin, joint_set, name, first_image_id=0 if fmt == "coco-0" else 1)
     if fmt == "slp":
         return read_slp(path, pixel_origin, video_name, name)
     return read_nwb(path, pixel_origin, name, frame_times)
@@ -70,7 +77,7 @@ def import_pose(path, fmt: str, video: VideoFacts, *, boxes: np.ndarray | None =
     taken. Raises `ImportRefused` naming the file and the reason."""
     fmt = format_name(fmt, path)
     pose = read_pose(
-        path, fmt, pixel_origin, joint_set if fmt == "openpose" else None, video_name, name, video.timestamps
+        path, fmt, pixel_origin, joint_set if fmt in NAMES_JOINTS else None, video_name, name, video.timestamps
     )
     if pose.unnamed is not None:
         from .openpose import choose_people

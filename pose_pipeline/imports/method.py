@@ -54,7 +54,7 @@ class ImportedResult:
     version="1.0",
     params={"file": None, "format": None, "individual": None, "joint_set": None, "pixel_origin": "centre"},
     description="Keypoints read from another tool's result file (DeepLabCut .h5/.csv, SLEAP .slp, NWB ndx-pose, "
-    "OpenPose JSON) kept in the stores under its sha256 (ImportedFile), checked against the video; no model runs.",
+    "OpenPose JSON, COCO keypoint JSON) kept in the stores under its sha256 (ImportedFile), checked against the video; no model runs.",
 )
 def imported(file=None, format=None, individual=None, joint_set=None, pixel_origin="centre") -> ImportedResult:
     """Build an `ImportedResult` for the stored file whose sha256 is ``file`` (fetched and verified here)."""

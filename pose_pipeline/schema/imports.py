@@ -3,7 +3,7 @@
 ImportedFile (Manual: the file, under its sha256)
 PersonBbox ─► TopDownMethod (top_down_method "imported", params naming the file) ─► TopDownPerson
 
-`import_results` checks a DeepLabCut, SLEAP, NWB or OpenPose result against a video's subject (frame count, size,
+`import_results` checks a DeepLabCut, SLEAP, NWB, OpenPose or COCO result against a video's subject (frame count, size,
 joints, points inside the frame; `pose_pipeline.imports`) and refuses a mismatch before storing anything; it then
 copies the file into the ``derived`` store (an OpenPose folder as one zip), registers the request and, unless told
 not to, populates it. The row itself is made by the normal ``TopDownPerson.make``, so any worker on any machine can
@@ -35,7 +35,7 @@ METHOD = "imported"
 
 @schema
 class ImportedFile(dj.Manual):
-    """One result file of another tool (DeepLabCut, SLEAP, NWB, an OpenPose folder packed into a zip), kept in
+    """One result file of another tool (DeepLabCut, SLEAP, NWB, COCO JSON, an OpenPose folder packed into a zip), kept in
     the derived store so that a worker on any machine reads exactly what was checked at import."""
 
     definition = """
@@ -96,11 +96,13 @@ def import_results(video: dict, path, fmt: str | None = None, *, subject_id: int
     """Import the result file (or OpenPose folder) ``path`` as the ``imported`` 2D method of a video's subject;
     returns the request's key (the `TopDownPerson` key once populated).
 
-    ``fmt``: dlc, slp, nwb or openpose (default: from the name). ``individual``: which individual of a
-    multi-animal file (a DeepLabCut individual, a SLEAP track, an NWB PoseEstimation name; OpenPose: None, "box",
-    "largest" or an index, see `pose_pipeline.imports.openpose.choose_people`). ``joint_set``: store the joints as
-    this known set (else a known set with the same joints, else a new ``DLC:<scorer>`` / ``SLEAP:<skeleton>`` /
-    ``NWB:<skeleton>`` set; OpenPose: which body model). ``pixel_origin``: where the file puts (0, 0), "centre"
+    ``fmt``: dlc, slp, nwb, openpose, coco or coco-0 (default: from the name; coco-0 is a COCO results list whose
+    image_id counts frames from 0). ``individual``: which individual of a multi-animal file (a DeepLabCut
+    individual, a SLEAP track, an NWB PoseEstimation name, a COCO track_id; OpenPose and untracked COCO people:
+    None, "box", "largest" or an index, see `pose_pipeline.imports.openpose.choose_people`). ``joint_set``: store
+    the joints as this known set (else a known set with the same joints, else a new ``DLC:<scorer>`` /
+    ``SLEAP:<skeleton>`` / ``NWB:<skeleton>`` / ``COCO:<category>`` set; OpenPose: which body model; COCO: the
+    layout of unnamed keypoints other than COCO-17). ``pixel_origin``: where the file puts (0, 0), "centre"
     (DeepLabCut, SLEAP, NWB, COCO, OpenPose) or "corner" (this project). Everything is checked against the video
     first; a mismatch raises `ImportRefused` naming the file and the reason, with nothing stored.
     """
