@@ -52,5 +52,5 @@ def test_gait_of_a_result_without_a_skeleton_is_refused(trotting):
     from pose_pipeline.schema.skeleton_model import skeleton_gait
 
     _, key = trotting
-    with pytest.raises(RecordingError, match="0 skeleton fits match"):
+    with pytest.raises(RecordingError, match=r"no fitted skeleton \(Triangulated3D.SkeletonFit\) matches"):
         skeleton_gait({**key, "triangulation_method": "dlt"})

@@ -22,7 +22,7 @@ from ..formats import Keypoints2D, Keypoints3D
 from ..skeletons import get_joint_set
 from .keypoints import TopDownMethod, TopDownPerson
 from .lifting import LiftingPerson
-from .multicam import Recording, Triangulated3D
+from .multicam import Recording, RecordingError, Triangulated3D
 from .tracking import PersonBbox
 from .video import Video, VideoInfo
 
@@ -186,33 +186,23 @@ def export_triangulated(restriction, path, *, units: str = "m", axes: str = "wor
     name = describe_triangulated(key)
     if axes not in WORLD_AXES:
         raise ExportError(f"{name} -> {path}: axes must be one of {', '.join(WORLD_AXES)}, not {axes!r}")
-    points, joint_set, stored_units = (Triangulated3D & key).fetch1("keypoints_3d", "joint_set", "units")
+    joint_set, stored_units = (Triangulated3D & key).fetch1("joint_set", "units")
     if stored_units != "m":
         raise ExportError(f"{name}: stored in {stored_units!r}, the 3D contract is metres")
-    markers = None
-    if skeleton:  # the skeleton's joints are no registered joint set: named by its definition
-        points, joint_set, markers = _skeleton_joints(key, name)
-    fps = (Recording & key).fetch1("fps")
+    if skeleton:  # the skeleton's joints are no registered joint set: named by its stored definition
+        from .skeleton_model import fitted_skeleton
+
+        try:
+            definition, points, fps = fitted_skeleton(key)
+        except RecordingError as error:
+            raise ExportError(f"{name}: {error}") from None
+        joint_set, markers = definition.name, definition.joint_names
+    else:
+        points, markers = (Triangulated3D & key).fetch1("keypoints_3d"), None
+        fps = (Recording & key).fetch1("fps")
     timestamps = np.arange(len(points)) / fps
     keypoints = Keypoints3D(points.astype(float) @ WORLD_AXES[axes].T, joint_set)
     return write_trc(keypoints, timestamps, path, units=units, name=name, markers=markers)
-
-
-def _skeleton_joints(key: dict, name: str) -> tuple[np.ndarray, str, tuple[str, ...]]:
-    """The fitted skeleton's joints of a `Triangulated3D` row, the skeleton's name and its joint names; refused without a fit, or when the
-    stored skeleton's definition is not the one fitted."""
-    from .skeleton_model import load_skeleton
-
-    fit = (Triangulated3D.SkeletonFit & key).to_dicts()
-    if not fit:
-        raise ExportError(f"{name}: no fitted skeleton (Triangulated3D.SkeletonFit) is stored; only the acm_* "
-                          "methods fit one - export its markers without skeleton=True")  # fmt: skip
-    [fit] = fit
-    definition = load_skeleton(fit["skeleton"])
-    if definition.sha256() != fit["skeleton_sha256"]:
-        raise ExportError(f"{name}: skeleton {fit['skeleton']!r} is stored with another definition than the "
-                          "one fitted; its joint names may not be the fit's")  # fmt: skip
-    return fit["joints"], fit["skeleton"], definition.joint_names
 
 
 def _writer(fmt: str, writers: dict | None = None):

@@ -406,7 +406,10 @@ def fitted_skeleton(key: dict) -> tuple[SkeletonDefinition, np.ndarray, float]:
 
 def _one_fit(key: dict) -> dict:
     rows = (Triangulated3D.SkeletonFit & key).to_dicts()
-    if len(rows) != 1:
+    if not rows:
+        raise RecordingError(f"no fitted skeleton (Triangulated3D.SkeletonFit) matches {key}; only the acm_* "
+                             "methods fit one")  # fmt: skip
+    if len(rows) > 1:
         raise RecordingError(f"{len(rows)} skeleton fits match {key}; name one model-based 3D result (acm_*)")
     return rows[0]
 

@@ -127,7 +127,6 @@ def smooth_with_em(pixels, cameras, skeleton, anatomy, confidence=None, threshol
     model = kin.compile_model(skeleton, relax=relax)
     started = time.perf_counter()
     first, _ = fitting.fit_first_frames(model, anatomy, cameras, np.where(present[..., None], pixels, np.nan)[:1])
-    h = kin.emission_function(model, anatomy, cameras)
     # masked frames after the end: recordings of similar lengths share one compiled step (ukf.padded_length)
     frames, padded = len(y), ukf.padded_length(len(y))
     y = np.concatenate([y, np.full((padded - frames, y.shape[1]), np.nan)])
@@ -137,7 +136,7 @@ def smooth_with_em(pixels, cameras, skeleton, anatomy, confidence=None, threshol
     step = functools.partial(jitted_em_step(model, sigma, gate), *subject)
     params = initial_params(model, first[0], y.shape[1], initial_std)
     result = ukf.fit_em(
-        _identity, h, params, y, mask, iterations=em_iterations, tol=tol, sigma=sigma, gate=gate, step=step
+        None, None, params, y, mask, iterations=em_iterations, tol=tol, sigma=sigma, gate=gate, step=step
     )
     info.update(logliks=result.logliks, em_iterations=len(result.logliks), seconds=time.perf_counter() - started)
     info["gated_out"] = int(mask.sum() - np.asarray(result.smoothed.used).sum())
